@@ -1,0 +1,24 @@
+# Shared helpers for the Ops/ scripts. Sourced, not executed.
+
+say() { printf 'ember: %s\n' "$*" >&2; }
+die() { printf 'ember: error: %s\n' "$*" >&2; exit 1; }
+
+repo_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+# Where downloaded tools (tansu) live; outside the repo so clones share them.
+tools_dir() { echo "${EMBER_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ember/tools}"; }
+
+# Runtime state of local services (pid and log files).
+state_dir() { echo "${EMBER_STATE_DIR:-$(repo_root)/.ember}"; }
+
+# The Debian archive this machine already uses, from its own apt sources, so no
+# registry host is written into the repository.
+debian_mirror() {
+  local uri
+  uri="$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | grep -oE '(https?)://[^ ]+/debian/?( |$)' | grep -v security | head -n1 | tr -d ' ')"
+  echo "${uri%/}"
+}
+
+# Succeeds when something accepts TCP connections on host:port.
+port_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }

@@ -1,0 +1,15 @@
+import ArgumentParser
+import EmberPipeline
+
+@main
+struct Ember: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ember",
+        abstract: "Turns newly uploaded short videos into omni-modal embeddings for recommendation.",
+        discussion: """
+            Ember consumes video-upload events from Kafka, decodes keyframes and audio with \
+            FFmpeg, embeds vision, text and audio on the CPU with OpenBLAS, and produces the \
+            vectors to an output topic. See README.md for the configuration and message formats.
+            """,
+        version: BuildInfo.summary)
+}

@@ -18,6 +18,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // System libraries: a module map plus shim.h with static inline wrappers for
@@ -32,17 +36,32 @@ let package = Package(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
 
-        .target(name: "EmberKafka", dependencies: ["CRdKafka"]),
-        .target(name: "EmberMedia", dependencies: ["CFFmpeg"]),
         .target(
-            name: "EmberModel", dependencies: ["COpenBLAS"],
+            name: "EmberKafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "EmberMedia",
+            dependencies: ["CFFmpeg", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "EmberModel",
+            dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        .target(name: "EmberPipeline", dependencies: ["EmberKafka", "EmberMedia", "EmberModel"]),
+        .target(
+            name: "EmberPipeline",
+            dependencies: [
+                "EmberKafka", "EmberMedia", "EmberModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "ember",
             dependencies: [
                 "EmberPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),

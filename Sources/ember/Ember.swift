@@ -11,5 +11,6 @@ struct Ember: ParsableCommand {
             FFmpeg, embeds vision, text and audio on the CPU with OpenBLAS, and produces the \
             vectors to an output topic. See README.md for the configuration and message formats.
             """,
-        version: BuildInfo.summary)
+        version: BuildInfo.summary,
+        subcommands: [Bench.self])
 }

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+/// `ember bench …`: benchmarks that compare Ember with a reference in one run and
+/// report ratios. Nothing here is a pass/fail test.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure Ember against references on this machine.",
+        subcommands: [BenchBLAS.self])
+}

@@ -1,0 +1,31 @@
+/// Why an event went to the dead-letter topic. The raw values are the
+/// `ember-error-class` header values of DESIGN.md.
+public enum FailureClass: String, Sendable, CaseIterable, Codable {
+    /// Not JSON, not an object, too large, a field of the wrong type, or a bad `item_id`.
+    case invalidEvent = "invalid_event"
+    /// A valid event with no usable modality (no video, no cover, no text).
+    case noContent = "no_content"
+    /// A media URI the policy does not allow.
+    case forbiddenURI = "forbidden_uri"
+    /// The media could not be fetched (after retries for transient failures).
+    case mediaUnavailable = "media_unavailable"
+    /// The media could not be decoded.
+    case mediaInvalid = "media_invalid"
+    /// The media exceeds a configured limit (bytes, duration, pixels).
+    case mediaTooLarge = "media_too_large"
+    /// The model failed on this item.
+    case modelError = "model_error"
+}
+
+/// A permanent failure of one item: it is dead-lettered with this class and message.
+public struct ItemFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var failureClass: FailureClass
+    public var message: String
+
+    public init(_ failureClass: FailureClass, _ message: String) {
+        self.failureClass = failureClass
+        self.message = message
+    }
+
+    public var description: String { "\(failureClass.rawValue): \(message)" }
+}

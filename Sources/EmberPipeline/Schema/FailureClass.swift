@@ -17,14 +17,17 @@ public enum FailureClass: String, Sendable, CaseIterable, Codable {
     case modelError = "model_error"
 }
 
-/// A permanent failure of one item: it is dead-lettered with this class and message.
+/// A failure of one item. Permanent failures are dead-lettered with this class and
+/// message; transient ones (a fetch timeout) are retried with backoff first.
 public struct ItemFailure: Error, Sendable, Equatable, CustomStringConvertible {
     public var failureClass: FailureClass
     public var message: String
+    public var isTransient: Bool
 
-    public init(_ failureClass: FailureClass, _ message: String) {
+    public init(_ failureClass: FailureClass, _ message: String, isTransient: Bool = false) {
         self.failureClass = failureClass
         self.message = message
+        self.isTransient = isTransient
     }
 
     public var description: String { "\(failureClass.rawValue): \(message)" }

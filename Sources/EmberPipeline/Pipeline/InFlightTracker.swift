@@ -1,0 +1,57 @@
+import EmberKafka
+
+/// Bookkeeping of the items between "polled" and "acknowledged", kept under the
+/// pipeline's lock. Side effects (pause, resume, mark done) are decided here and
+/// performed by the caller outside the lock.
+///
+/// Every admitted item gets a ticket holding its partition's generation. Revoking a
+/// partition bumps the generation, so a ticket from before the revocation is stale:
+/// its result is dropped and never marked done (the new owner re-processes it).
+///
+/// Backpressure has hysteresis: the input should pause once `pauseAt` items are in
+/// flight and resume only when fewer than `resumeBelow` are.
+struct InFlightTracker: Sendable {
+    struct Ticket: Hashable, Sendable {
+        var partition: TopicPartition
+        var offset: KafkaOffset
+        var generation: UInt64
+    }
+
+    let pauseAt: Int
+    let resumeBelow: Int
+
+    private(set) var inFlight = 0
+    /// Whether the input should be paused now.
+    private(set) var wantsPause = false
+    private var generations: [TopicPartition: UInt64] = [:]
+
+    init(pauseAt: Int, resumeBelow: Int) {
+        self.pauseAt = max(1, pauseAt)
+        self.resumeBelow = min(max(1, resumeBelow), self.pauseAt)
+    }
+
+    /// Admits a polled message.
+    mutating func admit(_ partition: TopicPartition, offset: KafkaOffset) -> Ticket {
+        inFlight += 1
+        if inFlight >= pauseAt { wantsPause = true }
+        return Ticket(partition: partition, offset: offset, generation: generations[partition, default: 0])
+    }
+
+    /// Whether the item's partition is still ours since it was admitted.
+    func isCurrent(_ ticket: Ticket) -> Bool {
+        generations[ticket.partition, default: 0] == ticket.generation
+    }
+
+    /// An item left the pipeline (acknowledged or dropped). Returns whether its offset
+    /// may be marked done: false for a stale ticket.
+    mutating func finish(_ ticket: Ticket) -> Bool {
+        inFlight -= 1
+        if wantsPause && inFlight < resumeBelow { wantsPause = false }
+        return isCurrent(ticket)
+    }
+
+    /// Partitions were revoked or lost: tickets issued before now become stale.
+    mutating func revoke(_ partitions: [TopicPartition]) {
+        for partition in partitions { generations[partition, default: 0] += 1 }
+    }
+}

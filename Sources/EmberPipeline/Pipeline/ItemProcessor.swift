@@ -1,0 +1,30 @@
+/// The media and model work of the pipeline, split into its two stages.
+public protocol ItemProcessor: Sendable {
+    /// What the decode stage hands to the embedding stage (decoded, preprocessed inputs).
+    associatedtype Prepared: Sendable
+
+    /// Model id written into records and headers, e.g. `omni-small@3f2a9c1e`.
+    var modelID: String { get }
+
+    /// Fetches and decodes one item's media and preprocesses every modality. Blocking;
+    /// runs on a decode thread. Throws a transient failure for what a retry may fix
+    /// (fetch timeouts), a permanent one otherwise.
+    func prepare(_ event: UploadEvent) throws(ItemFailure) -> Prepared
+
+    /// Embeds a micro-batch in one pass so BLAS sees large matrices; one result per
+    /// input, in order. Runs on the embedding thread.
+    func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>]
+}
+
+/// One item's embedding, ready to become an `EmbeddingRecord`.
+public struct EmbeddedItem: Sendable, Equatable {
+    public var vector: [Float]
+    public var semanticID: [Int]?
+    public var modalities: EmbeddingRecord.Modalities
+
+    public init(vector: [Float], semanticID: [Int]? = nil, modalities: EmbeddingRecord.Modalities) {
+        self.vector = vector
+        self.semanticID = semanticID
+        self.modalities = modalities
+    }
+}

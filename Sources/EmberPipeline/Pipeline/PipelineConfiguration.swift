@@ -1,0 +1,61 @@
+/// Settings of the bounded pipeline. Defaults suit a 2-core machine running the
+/// default model; every value can be set from the configuration file, the
+/// environment or flags (see Config/ember.yaml).
+public struct PipelineConfiguration: Sendable, Equatable {
+    /// Output records go here. Default `item.embeddings`.
+    public var outputTopic = "item.embeddings"
+    /// Dead letters go here. Default `video.uploaded.dlq`.
+    public var deadLetterTopic = "video.uploaded.dlq"
+    /// Items fetched and decoded concurrently. Default 2.
+    public var decodeConcurrency = 2
+    /// Items waiting for the embedding stage. Default 32.
+    public var embedQueueCapacity = 32
+    /// Largest micro-batch handed to the model. Default 16.
+    public var maxBatchSize = 16
+    /// How long the embedding stage waits to fill a batch once it has one item. Default 0.02 s.
+    public var maxBatchWaitSeconds = 0.02
+    /// In-flight items at which the consumer pauses. Default 64.
+    public var maxInFlight = 64
+    /// In-flight items below which a paused consumer resumes. Default 32.
+    public var resumeBelow = 32
+    /// Attempts for an item whose media fetch fails transiently. Default 3.
+    public var maxAttempts = 3
+    /// First retry delay; doubles per attempt up to `maxRetryBackoffSeconds`. Default 1 s.
+    public var retryBackoffSeconds = 1.0
+    public var maxRetryBackoffSeconds = 30.0
+    /// Encoding of output vectors. Default f16.
+    public var outputDType = EmbeddingDType.f16
+    /// On shutdown, time allowed for in-flight items to finish before giving up on them
+    /// (they are not committed and will be re-processed). Default 30 s.
+    public var drainTimeoutSeconds = 30.0
+    /// Seconds between metrics log lines; 0 disables them. Default 10.
+    public var metricsIntervalSeconds = 10.0
+
+    public init() {}
+
+    /// Checks relations between values; returns a message naming the setting.
+    public func validate() throws(ConfigurationError) {
+        func require(_ condition: Bool, _ message: String) throws(ConfigurationError) {
+            if !condition { throw ConfigurationError(message) }
+        }
+        try require(!outputTopic.isEmpty, "pipeline output topic must not be empty")
+        try require(!deadLetterTopic.isEmpty, "pipeline dead-letter topic must not be empty")
+        try require(outputTopic != deadLetterTopic, "output and dead-letter topics must differ")
+        try require(decodeConcurrency >= 1, "decode concurrency must be at least 1, got \(decodeConcurrency)")
+        try require(embedQueueCapacity >= 1, "embed queue capacity must be at least 1, got \(embedQueueCapacity)")
+        try require(maxBatchSize >= 1, "max batch size must be at least 1, got \(maxBatchSize)")
+        try require(maxBatchWaitSeconds >= 0, "max batch wait must not be negative")
+        try require(maxInFlight >= 1, "max in-flight must be at least 1, got \(maxInFlight)")
+        try require(resumeBelow >= 1 && resumeBelow <= maxInFlight, "resume-below must be between 1 and max in-flight (\(maxInFlight)), got \(resumeBelow)")
+        try require(maxAttempts >= 1, "max attempts must be at least 1, got \(maxAttempts)")
+        try require(retryBackoffSeconds >= 0 && maxRetryBackoffSeconds >= retryBackoffSeconds, "retry backoff must be non-negative and not above its maximum")
+        try require(drainTimeoutSeconds >= 0, "drain timeout must not be negative")
+    }
+}
+
+/// A configuration value that cannot work, with the setting named.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

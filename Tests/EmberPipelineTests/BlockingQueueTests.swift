@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+@testable import EmberPipeline
+
+@Suite("Bounded stage queue")
+struct BlockingQueueTests {
+    @Test("take returns up to maxCount in FIFO order")
+    func fifoBatches() {
+        let queue = BlockingQueue<Int>(capacity: 10)
+        for i in 0..<5 { queue.force(i) }
+        #expect(queue.take(upTo: 3) == [0, 1, 2])
+        #expect(queue.take(upTo: 3) == [3, 4])
+        #expect(queue.count == 0)
+    }
+
+    @Test("a partial batch waits for more items up to maxWait")
+    func batchWaitsForMore() {
+        let queue = BlockingQueue<Int>(capacity: 10)
+        queue.force(1)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { queue.force(2) }
+        // Generous wait: the second item arrives long before it ends.
+        #expect(queue.take(upTo: 2, maxWait: 5) == [1, 2])
+    }
+
+    @Test("a partial batch is returned when maxWait passes")
+    func batchTimesOut() {
+        let queue = BlockingQueue<Int>(capacity: 10)
+        queue.force(1)
+        #expect(queue.take(upTo: 8, maxWait: 0.01) == [1])
+    }
+
+    @Test("put blocks while full and proceeds when a worker takes")
+    func putBlocksWhenFull() {
+        let queue = BlockingQueue<Int>(capacity: 1)
+        #expect(queue.put(1))
+        let putDone = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = queue.put(2)
+            putDone.signal()
+        }
+        #expect(putDone.wait(timeout: .now() + 0.1) == .timedOut, "put returned while the queue was full")
+        #expect(queue.take() == [1])
+        #expect(putDone.wait(timeout: .now() + 5) == .success)
+        #expect(queue.take() == [2])
+    }
+
+    @Test("close wakes waiting workers and refuses puts; queued items still drain")
+    func close() {
+        let queue = BlockingQueue<Int>(capacity: 2)
+        queue.force(7)
+        queue.close()
+        #expect(!queue.put(8))
+        #expect(queue.take() == [7])
+        #expect(queue.take() == [])
+
+        let empty = BlockingQueue<Int>(capacity: 1)
+        let woke = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = empty.take()
+            woke.signal()
+        }
+        empty.close()
+        #expect(woke.wait(timeout: .now() + 5) == .success)
+    }
+
+    @Test("removeAll takes matching items out and frees room")
+    func removeMatching() {
+        let queue = BlockingQueue<Int>(capacity: 4)
+        for i in 0..<4 { queue.force(i) }
+        #expect(queue.removeAll { $0 % 2 == 0 } == [0, 2])
+        #expect(queue.take(upTo: 4) == [1, 3])
+    }
+}
+
+@Suite("In-flight window")
+struct InFlightTrackerTests {
+    private let p0 = TopicPartition(topic: "t", partition: .init(0))
+    private let p1 = TopicPartition(topic: "t", partition: .init(1))
+
+    @Test("pauses at the high mark and resumes below the low mark")
+    func hysteresis() {
+        var tracker = InFlightTracker(pauseAt: 3, resumeBelow: 2)
+        let tickets = (0..<3).map { tracker.admit(p0, offset: .init(Int64($0))) }
+        #expect(tracker.wantsPause)
+        let first = tracker.finish(tickets[0])
+        #expect(first)
+        #expect(tracker.wantsPause, "2 in flight is not below the resume mark of 2")
+        let second = tracker.finish(tickets[1])
+        #expect(second)
+        #expect(!tracker.wantsPause)
+        #expect(tracker.inFlight == 1)
+    }
+
+    @Test("revoked partitions' tickets become stale; others stay current")
+    func revocation() {
+        var tracker = InFlightTracker(pauseAt: 10, resumeBelow: 5)
+        let old0 = tracker.admit(p0, offset: .init(5))
+        let old1 = tracker.admit(p1, offset: .init(9))
+        tracker.revoke([p0])
+        let new0 = tracker.admit(p0, offset: .init(5))
+        #expect(!tracker.isCurrent(old0))
+        #expect(tracker.isCurrent(old1))
+        #expect(tracker.isCurrent(new0))
+        let staleDone = tracker.finish(old0)
+        #expect(!staleDone, "a stale ticket must not be marked done")
+        let otherDone = tracker.finish(old1)
+        #expect(otherDone)
+        let newDone = tracker.finish(new0)
+        #expect(newDone)
+        #expect(tracker.inFlight == 0)
+    }
+}

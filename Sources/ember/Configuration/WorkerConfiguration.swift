@@ -1,0 +1,63 @@
+import EmberPipeline
+import Foundation
+import Logging
+
+/// Everything `ember run` and `ember replay` are configured with. Each value comes
+/// from (highest first) a flag, an `EMBER_…` environment variable, the configuration
+/// file, or the default documented here and in Config/ember.yaml.
+struct WorkerConfiguration: Sendable, Equatable {
+    struct Kafka: Sendable, Equatable {
+        /// Bootstrap servers, `host:port[,host:port…]`.
+        var brokers = "127.0.0.1:9092"
+        /// Consumer group: workers with the same id share the input partitions.
+        var groupID = "ember"
+        var inputTopic = "video.uploaded"
+        /// Extra librdkafka properties, applied to consumer and producer alike.
+        var properties: [String: String] = [:]
+        /// When > 0, missing topics are created at start-up with this many partitions.
+        var createPartitions = 6
+    }
+
+    var kafka = Kafka()
+    var modelDirectory = WorkerConfiguration.defaultModelDirectory
+    var logLevel = Logger.Level.info
+    var pipeline = PipelineConfiguration()
+
+    static var defaultModelDirectory: String {
+        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"]
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
+        return (cache as NSString).appendingPathComponent("ember/models/omni-small")
+    }
+
+    /// Settings as `key=value` lines for the start-up log; secrets are redacted.
+    var logDescription: [String: String] {
+        var lines: [String: String] = [
+            "kafka.brokers": kafka.brokers,
+            "kafka.group_id": kafka.groupID,
+            "topics.input": kafka.inputTopic,
+            "topics.output": pipeline.outputTopic,
+            "topics.dead_letter": pipeline.deadLetterTopic,
+            "topics.create_partitions": "\(kafka.createPartitions)",
+            "model.directory": modelDirectory,
+            "log.level": logLevel.rawValue,
+            "pipeline.decode_concurrency": "\(pipeline.decodeConcurrency)",
+            "pipeline.max_batch_size": "\(pipeline.maxBatchSize)",
+            "pipeline.max_batch_wait_ms": "\(Int(pipeline.maxBatchWaitSeconds * 1000))",
+            "pipeline.max_in_flight": "\(pipeline.maxInFlight)",
+            "pipeline.resume_below": "\(pipeline.resumeBelow)",
+            "pipeline.max_attempts": "\(pipeline.maxAttempts)",
+            "pipeline.output_dtype": pipeline.outputDType.rawValue,
+        ]
+        for (name, value) in kafka.properties {
+            lines["kafka.properties.\(name)"] = Self.isSecret(name) ? "<redacted>" : value
+        }
+        return lines
+    }
+
+    /// librdkafka properties that hold credentials.
+    static func isSecret(_ property: String) -> Bool {
+        let name = property.lowercased()
+        return name.contains("password") || name.contains("secret") || name.hasSuffix(".key") || name.contains("token")
+            || name.contains("jaas")
+    }
+}

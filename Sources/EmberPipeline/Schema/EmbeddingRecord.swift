@@ -50,7 +50,8 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     public var embedding: String
     public var semanticID: [Int]?
     public var modalities: Modalities
-    public var source: Source
+    /// Absent for records made outside the worker (`ember embed`).
+    public var source: Source?
     public var uploadedAt: String?
     public var embeddedAt: String
 
@@ -65,7 +66,7 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
 
     public init(
         itemID: String, model: String, vector: [Float], dtype: EmbeddingDType, semanticID: [Int]? = nil,
-        modalities: Modalities, source: Source, uploadedAt: String?, embeddedAt: Date
+        modalities: Modalities, source: Source?, uploadedAt: String?, embeddedAt: Date
     ) {
         self.itemID = itemID
         self.model = model

@@ -22,3 +22,8 @@ debian_mirror() {
 
 # Succeeds when something accepts TCP connections on host:port.
 port_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Swift lives in /opt/swift on the project's machines; make sure it is on PATH.
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+  export PATH="/opt/swift/usr/bin:$PATH"
+fi

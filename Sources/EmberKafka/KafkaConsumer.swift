@@ -48,6 +48,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let state = Locked(State())
     /// Events gathered during one `poll` (rebalance callbacks run inside it). Poll thread only.
     private var pendingEvents: [KafkaConsumerEvent] = []
+    /// How many of the last `pendingEvents` are messages not yet recorded in their tracker.
+    /// Recorded in one locked pass per poll, and before any rebalance is handled.
+    private var unbegun = 0
 
     private struct State {
         var partitions: [KafkaTopicPartition: PartitionState] = [:]
@@ -91,16 +94,8 @@ public final class KafkaConsumer: @unchecked Sendable {
             wait = 0
             switch result {
             case .message(let message):
-                let tracked = state.withLock { state in
-                    guard state.partitions[message.topicPartition] != nil else { return false }
-                    state.partitions[message.topicPartition]!.tracker.begin(message.offset)
-                    return true
-                }
-                if !tracked {
-                    logger.debug("Kafka message for an unassigned partition dropped", metadata: ["kafka.partition": "\(message.topicPartition)"])
-                    continue
-                }
                 pendingEvents.append(.message(message))
+                unbegun += 1
                 remaining -= 1
             case .partitionEOF:
                 continue
@@ -112,12 +107,37 @@ public final class KafkaConsumer: @unchecked Sendable {
                 pendingEvents.append(.error(error))
             }
         }
+        beginPendingMessages()
         defer { pendingEvents.removeAll(keepingCapacity: true) }
         return pendingEvents
     }
 
+    /// Records the messages gathered since the last call as in flight; drops those whose
+    /// partition is not assigned (they cannot be committed).
+    private func beginPendingMessages() {
+        guard unbegun > 0 else { return }
+        let first = pendingEvents.count - unbegun
+        unbegun = 0
+        var untracked = Set<Int>()
+        state.withLock { state in
+            for index in first..<pendingEvents.count {
+                guard case .message(let message) = pendingEvents[index] else { continue }
+                if state.partitions[message.topicPartition] != nil {
+                    state.partitions[message.topicPartition]!.tracker.begin(message.offset)
+                } else {
+                    untracked.insert(index)
+                }
+            }
+        }
+        if !untracked.isEmpty {
+            logger.debug("Kafka messages for unassigned partitions dropped", metadata: ["kafka.count": "\(untracked.count)"])
+            pendingEvents = pendingEvents.enumerated().filter { !untracked.contains($0.offset) }.map(\.element)
+        }
+    }
+
     /// Runs inside `rd_kafka_consumer_poll`/`rd_kafka_consumer_close` on the polling thread.
     private func rebalanced(_ rebalance: RDKafkaRebalance) {
+        beginPendingMessages()
         switch rebalance {
         case .assigned(let partitions):
             let paused = state.withLock { state in

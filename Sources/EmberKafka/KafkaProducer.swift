@@ -44,13 +44,15 @@ public final class KafkaProducer: @unchecked Sendable {
             logger.error("Kafka producer failed fatally; outstanding messages fail", metadata: ["kafka.error": "\(error)"])
             client.purgeAll()
         }
-        // The thread holds the client and state, never self, so deinit can stop it.
+        // The thread holds the client and state, never self, so deinit can stop it; it
+        // drops its client reference on exit so the handle is destroyed with the producer.
         let exited = pollThreadExited
+        let polled = Locked<RDKafkaClient?>(client)
         let thread = Thread {
-            while !state.withLock({ $0.stopPolling }) {
+            while !state.withLock({ $0.stopPolling }), let client = polled.withLock({ $0 }) {
                 client.poll(timeoutMilliseconds: 100)
             }
-            client.poll(timeoutMilliseconds: 0)
+            polled.withLock { $0 = nil }
             exited.signal()
         }
         thread.name = "ember.kafka.producer.poll"

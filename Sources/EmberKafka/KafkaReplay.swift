@@ -88,6 +88,7 @@ public final class KafkaReplay: @unchecked Sendable {
     public let ranges: [KafkaReplayRange]
     private let client: RDKafkaClient
     private let logger: Logger
+    private var starts: [KafkaPartition: Int64]
     private var ends: [KafkaPartition: Int64]
     private var reached: [KafkaPartition: Int64]
     private var finishedPartitions: Set<KafkaPartition> = []
@@ -108,22 +109,24 @@ public final class KafkaReplay: @unchecked Sendable {
             "enable.auto.commit": "false",
             "enable.auto.offset.store": "false",
             "enable.partition.eof": "true",
+            "fetch.wait.max.ms": "100",
             "auto.offset.reset": "earliest",
         ]
         properties.merge(configuration.properties) { _, override in override }
         client = try RDKafkaClient(kind: .consumer, properties: properties, logger: logger)
         let topic = configuration.topic
         let timeout = configuration.requestTimeout.timeoutMilliseconds
+        let probe = Probe(client: client, timeout: configuration.requestTimeout, logger: logger)
 
         guard let partitionCount = try client.topicPartitionCounts(timeoutMilliseconds: timeout)[topic] else {
             throw .client("topic \(topic) does not exist", code: .invalidArgument)
         }
         let all = (0..<Int32(partitionCount)).map { KafkaTopicPartition(topic: topic, partition: KafkaPartition($0)) }
-        var starts: [KafkaPartition: Int64] = [:]
         var watermarks: [KafkaPartition: (low: Int64, high: Int64)] = [:]
         for partition in all {
-            watermarks[partition.partition] = try client.queryWatermarks(partition, timeoutMilliseconds: timeout)
+            watermarks[partition.partition] = try probe.watermarks(partition)
         }
+        var starts: [KafkaPartition: Int64] = [:]
         switch configuration.start {
         case .beginning:
             for (partition, marks) in watermarks { starts[partition] = marks.low }
@@ -135,8 +138,10 @@ public final class KafkaReplay: @unchecked Sendable {
                 starts[partition] = max(offset.rawValue, watermarks[partition]!.low)
             }
         case .timestamp(let milliseconds):
-            for (partition, offset) in try client.offsetsForTimes(all, timestampMilliseconds: milliseconds, timeoutMilliseconds: timeout) {
-                starts[partition.partition] = offset?.rawValue ?? watermarks[partition.partition]!.high
+            let answers = try client.offsetsForTimes(all, timestampMilliseconds: milliseconds, timeoutMilliseconds: timeout)
+            for partition in all {
+                starts[partition.partition] = try probe.offset(
+                    for: milliseconds, in: partition, brokerAnswer: answers[partition] ?? nil, watermarks: watermarks[partition.partition]!)
             }
         }
         var ends: [KafkaPartition: Int64] = [:]
@@ -144,14 +149,17 @@ public final class KafkaReplay: @unchecked Sendable {
         case .highWatermarks:
             for (partition, marks) in watermarks { ends[partition] = marks.high }
         case .timestamp(let milliseconds):
-            for (partition, offset) in try client.offsetsForTimes(all, timestampMilliseconds: milliseconds, timeoutMilliseconds: timeout) {
-                ends[partition.partition] = offset?.rawValue ?? watermarks[partition.partition]!.high
+            let answers = try client.offsetsForTimes(all, timestampMilliseconds: milliseconds, timeoutMilliseconds: timeout)
+            for partition in all {
+                ends[partition.partition] = try probe.offset(
+                    for: milliseconds, in: partition, brokerAnswer: answers[partition] ?? nil, watermarks: watermarks[partition.partition]!)
             }
         }
         ranges = starts.keys.sorted().compactMap { partition in
             guard let start = starts[partition], let end = ends[partition], start < end else { return nil }
             return KafkaReplayRange(partition: partition, start: KafkaOffset(start), end: KafkaOffset(end))
         }
+        self.starts = Dictionary(uniqueKeysWithValues: ranges.map { ($0.partition, $0.start.rawValue) })
         self.ends = Dictionary(uniqueKeysWithValues: ranges.map { ($0.partition, $0.end.rawValue) })
         reached = Dictionary(uniqueKeysWithValues: ranges.map { ($0.partition, $0.start.rawValue) })
         try client.assign(ranges.map {
@@ -188,7 +196,8 @@ public final class KafkaReplay: @unchecked Sendable {
             switch result {
             case .message(let message):
                 guard let end = ends[message.partition], !finishedPartitions.contains(message.partition) else { continue }
-                if message.offset.rawValue < end { batch.append(message) }
+                // A message fetched for a planning probe can still arrive; only the range counts.
+                if message.offset.rawValue < end, message.offset.rawValue >= starts[message.partition] ?? end { batch.append(message) }
                 advance(message.topicPartition, to: message.offset.rawValue + 1)
             case .partitionEOF(let partition, let next):
                 advance(partition, to: next.rawValue)
@@ -208,5 +217,86 @@ public final class KafkaReplay: @unchecked Sendable {
             client.pause([partition])
             logger.debug("Kafka replay partition finished", metadata: ["kafka.partition": "\(partition)"])
         }
+    }
+}
+
+/// Planning reads: watermarks and timestamp lookups that do not trust the broker blindly.
+///
+/// Some Kafka-compatible brokers answer ListOffsets imperfectly (tansu's LATEST lags by
+/// the last batch and its offsetsForTimes answers 0; librdkafka's mock cluster answers
+/// -1 for any timestamp). So a high watermark is raised to the one the broker reports
+/// in a Fetch response, and a broker's offset for a timestamp is checked against the
+/// messages around it; when the check fails the offset is found by binary search over
+/// message timestamps (about log2(n) single-message reads). On a correct broker this
+/// costs one or two reads per partition.
+private struct Probe {
+    let client: RDKafkaClient
+    let timeout: Duration
+    let logger: Logger
+
+    /// ListOffsets watermarks, with the high one raised to the Fetch high watermark.
+    func watermarks(_ partition: KafkaTopicPartition) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var marks = try client.queryWatermarks(partition, timeoutMilliseconds: timeout.timeoutMilliseconds)
+        if marks.high > marks.low {
+            _ = try read(partition, at: marks.high - 1)
+            if let fetched = client.cachedWatermarks(partition), fetched.high > marks.high {
+                logger.debug("Kafka ListOffsets high watermark lags the Fetch one", metadata: ["kafka.partition": "\(partition)", "kafka.listOffsets": "\(marks.high)", "kafka.fetch": "\(fetched.high)"])
+                marks.high = fetched.high
+            }
+        }
+        return marks
+    }
+
+    /// The first offset whose message has a timestamp at or after `milliseconds`
+    /// (`high` when none has), checking the broker's answer first.
+    func offset(for milliseconds: Int64, in partition: KafkaTopicPartition, brokerAnswer: KafkaOffset?, watermarks: (low: Int64, high: Int64)) throws(KafkaError) -> Int64 {
+        let (low, high) = watermarks
+        guard low < high else { return high }
+        let candidate = min(max(brokerAnswer?.rawValue ?? high, low), high)
+        if try isBoundary(candidate, milliseconds, partition, low: low, high: high) { return candidate }
+        logger.debug("Kafka offsetsForTimes answer failed the check; searching by timestamp", metadata: ["kafka.partition": "\(partition)", "kafka.answer": "\(brokerAnswer.map { "\($0)" } ?? "none")"])
+        var lower = low
+        var upper = high
+        while lower < upper {
+            let middle = lower + (upper - lower) / 2
+            guard let found = try read(partition, at: middle), found.offset < upper else {
+                upper = middle
+                continue
+            }
+            if (found.timestamp ?? Int64.min) >= milliseconds { upper = middle } else { lower = found.offset + 1 }
+        }
+        return lower
+    }
+
+    /// True when every message before `offset` is older than `milliseconds` at the boundary and the one at it is not.
+    private func isBoundary(_ offset: Int64, _ milliseconds: Int64, _ partition: KafkaTopicPartition, low: Int64, high: Int64) throws(KafkaError) -> Bool {
+        if offset < high {
+            guard let at = try read(partition, at: offset), (at.timestamp ?? Int64.min) >= milliseconds else { return false }
+        }
+        if offset > low {
+            guard let before = try read(partition, at: offset - 1), before.offset < offset,
+                (before.timestamp ?? Int64.min) < milliseconds
+            else { return false }
+        }
+        return true
+    }
+
+    /// The first message at or after `offset`; `nil` when the partition ends before one.
+    private func read(_ partition: KafkaTopicPartition, at offset: Int64) throws(KafkaError) -> (offset: Int64, timestamp: Int64?)? {
+        try client.assign([RDKafkaPartitionEntry(topicPartition: partition, offset: offset)])
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while ContinuousClock.now < deadline {
+            switch client.consumerPoll(timeoutMilliseconds: 100) {
+            case .message(let message)? where message.topicPartition == partition && message.offset.rawValue >= offset:
+                return (message.offset.rawValue, message.timestampMilliseconds)
+            case .partitionEOF(let eof, let next)? where eof == partition && next.rawValue >= offset:
+                return nil
+            case .error(let error)? where error.isFatal:
+                throw error
+            default:
+                continue
+            }
+        }
+        throw .client("no answer reading \(partition) at offset \(offset) within \(timeout)", code: .timedOut)
     }
 }

@@ -181,4 +181,33 @@ struct BrokerConsumerTests {
         #expect(messages.map(\.offset.rawValue) == Array(0...4))
         try consumer.close()
     }
+
+    @Test("replay on tansu: a timestamp start and the end captured at start hold despite its ListOffsets gaps")
+    func replayOnTansu() throws {
+        let topic = try makeTopic("replay", partitions: 1)
+        let base: Int64 = 1_800_000_000_000
+        let producer = try KafkaProducer(configuration: TestBroker.producerConfiguration(bootstrap: bootstrap))
+        // Two batches, so a high watermark that lags by the last batch would show.
+        for batch in 0..<2 {
+            let records = (0..<5).map { index in
+                KafkaProducerRecord(topic: topic, value: Array("m\(batch * 5 + index)".utf8), timestampMilliseconds: base + Int64(batch * 5 + index) * 1000)
+            }
+            for result in try sendAll(producer, records) { _ = try result.get() }
+        }
+        var configuration = KafkaReplayConfiguration(bootstrapServers: bootstrap, topic: topic, start: .timestamp(milliseconds: base + 2_500))
+        configuration.properties = ["log_level": "3"]
+        // tansu answers offsetsForTimes with 0 and ListOffsets LATEST with 6 here; the
+        // checks against message timestamps and the Fetch high watermark correct both.
+        let replay = try KafkaReplay(configuration: configuration)
+        #expect(replay.ranges == [KafkaReplayRange(partition: KafkaPartition(0), start: KafkaOffset(3), end: KafkaOffset(10))])
+        _ = try sendAll(producer, [KafkaProducerRecord(topic: topic, value: Array("late".utf8))])
+        try producer.close(timeout: .seconds(5))
+
+        var messages: [KafkaMessage] = []
+        let deadline = Date().addingTimeInterval(30)
+        while !replay.isFinished, Date() < deadline { messages += try replay.poll(timeout: .milliseconds(100)) }
+        #expect(replay.isFinished)
+        #expect(messages.map { String(decoding: $0.value, as: UTF8.self) } == (3..<10).map { "m\($0)" })
+        #expect(replay.progress.fraction == 1)
+    }
 }

@@ -31,7 +31,8 @@ public final class KafkaProducer: @unchecked Sendable {
         let state = Locked(State())
         self.client = client
         self.state = state
-        client.callbacks.onError = { error in
+        // Weak: the client owns its callbacks, a strong capture would leak the handle.
+        client.callbacks.onError = { [weak client] error in
             guard error.isFatal else {
                 logger.debug("Kafka producer error (librdkafka retries)", metadata: ["kafka.error": "\(error)"])
                 return
@@ -42,7 +43,7 @@ public final class KafkaProducer: @unchecked Sendable {
             }
             guard first else { return }
             logger.error("Kafka producer failed fatally; outstanding messages fail", metadata: ["kafka.error": "\(error)"])
-            client.purgeAll()
+            client?.purgeAll()
         }
         // The thread holds the client and state, never self, so deinit can stop it; it
         // drops its client reference on exit so the handle is destroyed with the producer.

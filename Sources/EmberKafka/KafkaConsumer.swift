@@ -259,7 +259,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Commits the done watermarks and leaves the group (revoked partitions move to the
-    /// other members at once). Idempotent; `poll` throws afterwards.
+    /// other members at once). Idempotent; `poll` throws afterwards. Call it from the
+    /// polling thread once its loop has stopped (librdkafka serves the final revoke here).
     public func close() throws(KafkaError) {
         let wasOpen = state.withLock { state in
             defer { state.closed = true }

@@ -140,8 +140,10 @@ struct BrokerConsumerTests {
         _ = try produce(topic, count: 40)
         let group = TestBroker.uniqueName("group")
         let a = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
-        try pollEvents(a, seconds: 30) { _ in a.assignment.count == 4 }
+        // a takes everything and finishes nothing yet.
+        let inFlight = try pollEvents(a, seconds: 30) { $0.messages.count >= 40 }.messages
         #expect(a.assignment.count == 4)
+        #expect(inFlight.count == 40)
 
         let b = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
         var aEvents: [KafkaConsumerEvent] = []
@@ -157,6 +159,16 @@ struct BrokerConsumerTests {
         let revokedFromA: [KafkaTopicPartition] = aEvents.flatMap { event -> [KafkaTopicPartition] in if case .revoked(let list) = event { list } else { [] } }
         #expect(Set(revokedFromA) == Set(b.assignment), "cooperative: a gives up exactly what b gets")
         #expect(!aEvents.contains { if case .lost = $0 { true } else { false } })
+        // Results for revoked partitions are refused; kept ones still count.
+        for message in inFlight {
+            #expect(a.markDone(message) == a.assignment.contains(message.topicPartition))
+        }
+        // b starts its partitions from the beginning: nothing of them was committed.
+        let bMessages = try pollEvents(b, seconds: 20) { $0.messages.count + bEvents.messages.count >= 20 }.messages + bEvents.messages
+        #expect(bMessages.count == 20)
+        for partition in b.assignment {
+            #expect(bMessages.filter { $0.topicPartition == partition }.map(\.offset.rawValue).min() == 0)
+        }
 
         let bPartitions = b.assignment
         try b.close()
@@ -209,5 +221,27 @@ struct BrokerConsumerTests {
         #expect(replay.isFinished)
         #expect(messages.map { String(decoding: $0.value, as: UTF8.self) } == (3..<10).map { "m\($0)" })
         #expect(replay.progress.fraction == 1)
+    }
+
+    @Test("a member that stops polling past max.poll.interval loses its partitions and commits nothing for them")
+    func lostPartitions() throws {
+        let topic = try makeTopic("lost", partitions: 1)
+        _ = try produce(topic, count: 3)
+        var configuration = TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("lost"), topics: [topic])
+        configuration.maxPollInterval = .milliseconds(6000)
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= 3 }.messages
+        #expect(messages.count == 3)
+        #expect(consumer.markDone(messages[0]))
+
+        Thread.sleep(forTimeInterval: 7.5)  // a stuck worker: librdkafka leaves the group
+        let events = try pollEvents(consumer, seconds: 20) { events in
+            events.contains { if case .lost = $0 { true } else { false } }
+        }
+        let partition = KafkaTopicPartition(topic: topic, partition: KafkaPartition(0))
+        #expect(events.contains(.lost([partition])), "\(events)")
+        #expect(!consumer.markDone(messages[1]), "in-flight work of a lost partition is refused")
+        #expect(try consumer.committedOffsets(for: [partition])[partition] == .some(nil), "nothing was committed")
+        try consumer.close()
     }
 }

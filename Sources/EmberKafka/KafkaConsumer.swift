@@ -48,9 +48,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     private let state = Locked(State())
     /// Events gathered during one `poll` (rebalance callbacks run inside it). Poll thread only.
     private var pendingEvents: [KafkaConsumerEvent] = []
-    /// How many of the last `pendingEvents` are messages not yet recorded in their tracker.
-    /// Recorded in one locked pass per poll, and before any rebalance is handled.
-    private var unbegun = 0
+    /// Index in `pendingEvents` from which messages are not yet recorded in their tracker.
+    /// They are recorded in one locked pass per poll, and before any rebalance is handled.
+    private var unbegunFrom: Int?
 
     private struct State {
         var partitions: [KafkaTopicPartition: PartitionState] = [:]
@@ -94,8 +94,8 @@ public final class KafkaConsumer: @unchecked Sendable {
             wait = 0
             switch result {
             case .message(let message):
+                if unbegunFrom == nil { unbegunFrom = pendingEvents.count }
                 pendingEvents.append(.message(message))
-                unbegun += 1
                 remaining -= 1
             case .partitionEOF:
                 continue
@@ -115,9 +115,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// Records the messages gathered since the last call as in flight; drops those whose
     /// partition is not assigned (they cannot be committed).
     private func beginPendingMessages() {
-        guard unbegun > 0 else { return }
-        let first = pendingEvents.count - unbegun
-        unbegun = 0
+        guard let first = unbegunFrom else { return }
+        unbegunFrom = nil
         var untracked = Set<Int>()
         state.withLock { state in
             for index in first..<pendingEvents.count {
@@ -278,6 +277,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             firstError = firstError ?? error
         }
         pendingEvents.removeAll()
+        unbegunFrom = nil
         logger.debug("Kafka consumer closed")
         if let firstError { throw firstError }
     }

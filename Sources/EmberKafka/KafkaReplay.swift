@@ -195,9 +195,11 @@ public final class KafkaReplay: @unchecked Sendable {
             wait = 0
             switch result {
             case .message(let message):
-                guard let end = ends[message.partition], !finishedPartitions.contains(message.partition) else { continue }
-                // A message fetched for a planning probe can still arrive; only the range counts.
-                if message.offset.rawValue < end, message.offset.rawValue >= starts[message.partition] ?? end { batch.append(message) }
+                // A message fetched for a planning probe could still arrive; only the range counts.
+                guard let start = starts[message.partition], let end = ends[message.partition],
+                    message.offset.rawValue >= start, !finishedPartitions.contains(message.partition)
+                else { continue }
+                if message.offset.rawValue < end { batch.append(message) }
                 advance(message.topicPartition, to: message.offset.rawValue + 1)
             case .partitionEOF(let partition, let next):
                 advance(partition, to: next.rawValue)

@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// An error reported by librdkafka or by Ember's Kafka layer.
 public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// librdkafka's `rd_kafka_resp_err_t` value (negative values are client-side errors).
@@ -14,28 +12,14 @@ public struct KafkaError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(name): \(message)" }
 
-    init(code: rd_kafka_resp_err_t, message: String? = nil, isRetriable: Bool = false, isFatal: Bool = false) {
-        self.code = code.rawValue
-        self.name = String(cString: rd_kafka_err2name(code))
-        self.message = message ?? String(cString: rd_kafka_err2str(code))
-        self.isRetriable = isRetriable
-        self.isFatal = isFatal
-    }
+    /// The error code as a comparable value (`error.errorCode == .messageSizeTooLarge`).
+    public var errorCode: KafkaErrorCode { KafkaErrorCode(rawValue: code) }
+}
 
-    /// Takes ownership of an `rd_kafka_error_t` and destroys it.
-    init(consuming error: OpaquePointer) {
-        defer { rd_kafka_error_destroy(error) }
-        self.init(
-            code: rd_kafka_error_code(error),
-            message: String(cString: rd_kafka_error_string(error)),
-            isRetriable: rd_kafka_error_is_retriable(error) != 0,
-            isFatal: rd_kafka_error_is_fatal(error) != 0)
-    }
-
-    /// An error detected by Ember before or around a librdkafka call.
-    static func client(_ message: String, code: rd_kafka_resp_err_t = RD_KAFKA_RESP_ERR__INVALID_ARG) -> KafkaError {
-        KafkaError(code: code, message: message)
-    }
-
-    static let timedOut = KafkaError(code: RD_KAFKA_RESP_ERR__TIMED_OUT)
+/// A Kafka protocol or librdkafka error code. Broker codes are positive (the Kafka
+/// protocol's numbers), librdkafka's client-side codes negative.
+/// The named codes live in `RDKafka/KafkaError+RDKafka.swift`.
+public struct KafkaErrorCode: RawRepresentable, Hashable, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
 }

@@ -53,3 +53,48 @@ public struct KafkaMessage: Sendable, Equatable {
         headers.first { $0.key == key }?.value ?? nil
     }
 }
+
+/// A partition of a named topic.
+public struct KafkaTopicPartition: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: KafkaPartition
+    public init(topic: String, partition: KafkaPartition) { self.topic = topic; self.partition = partition }
+    public static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+extension KafkaMessage {
+    /// The topic and partition this message was read from.
+    public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic: topic, partition: partition) }
+}
+
+/// A message to produce. The bytes are copied into librdkafka when it is sent.
+public struct KafkaProducerRecord: Sendable, Equatable {
+    public var topic: String
+    /// `nil` lets librdkafka's partitioner choose from the key (consistent hashing).
+    public var partition: KafkaPartition?
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+    /// Milliseconds since the epoch; `nil` means now.
+    public var timestampMilliseconds: Int64?
+
+    public init(
+        topic: String, partition: KafkaPartition? = nil, key: [UInt8]? = nil, value: [UInt8],
+        headers: [KafkaHeader] = [], timestampMilliseconds: Int64? = nil
+    ) {
+        self.topic = topic
+        self.partition = partition
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+}
+
+/// Where the broker stored a produced message.
+public struct KafkaDelivery: Sendable, Equatable {
+    public var topic: String
+    public var partition: KafkaPartition
+    public var offset: KafkaOffset
+}

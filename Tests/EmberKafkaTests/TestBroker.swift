@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import EmberKafka
 
 /// Where the real broker (tansu) for integration tests listens. `Ops/test` starts one
@@ -14,23 +15,55 @@ enum TestBroker {
     }
 
     /// Consumer settings for tests: tansu's group join takes about session.timeout.ms / 2.
-    static func consumerProperties(bootstrap: String, group: String) -> [String: String] {
-        [
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": "6000",
-            "heartbeat.interval.ms": "1000",
-            "log_level": "3",
-        ]
+    static func consumerConfiguration(bootstrap: String, group: String, topics: [String]) -> KafkaConsumerConfiguration {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: bootstrap, groupID: group, topics: topics)
+        configuration.sessionTimeout = .milliseconds(6000)
+        configuration.heartbeatInterval = .milliseconds(1000)
+        configuration.properties = ["log_level": "3", "topic.metadata.refresh.interval.ms": "1000"]
+        return configuration
+    }
+
+    static func producerConfiguration(bootstrap: String) -> KafkaProducerConfiguration {
+        var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
+        configuration.deliveryTimeout = .seconds(30)
+        configuration.properties = ["log_level": "3"]
+        return configuration
     }
 }
 
-/// Polls until a message arrives or the deadline passes.
-func pollMessage(_ consumer: RDKafkaClient, seconds: Double) throws -> KafkaMessage? {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if let message = try consumer.consumerPoll(timeoutMilliseconds: 200) { return message }
+/// Sends every record and waits for all delivery reports; returns them in send order.
+func sendAll(_ producer: KafkaProducer, _ records: [KafkaProducerRecord], timeout: Duration = .seconds(30)) throws -> [Result<KafkaDelivery, KafkaError>] {
+    let results = Locked([Int: Result<KafkaDelivery, KafkaError>]())
+    for (index, record) in records.enumerated() {
+        try producer.send(record) { result in results.withLock { $0[index] = result } }
     }
-    return nil
+    try producer.flush(timeout: timeout)
+    return try results.withLock { all in
+        try records.indices.map { index in try #require(all[index], "no delivery report for record \(index)") }
+    }
+}
+
+/// Polls until `done` holds for the events gathered so far, or the deadline passes.
+@discardableResult
+func pollEvents(
+    _ consumer: KafkaConsumer, seconds: Double, until done: ([KafkaConsumerEvent]) -> Bool
+) throws -> [KafkaConsumerEvent] {
+    let deadline = Date().addingTimeInterval(seconds)
+    var events: [KafkaConsumerEvent] = []
+    while Date() < deadline {
+        events += try consumer.poll(timeout: .milliseconds(100))
+        if done(events) { break }
+    }
+    return events
+}
+
+extension [KafkaConsumerEvent] {
+    var messages: [KafkaMessage] {
+        compactMap { if case .message(let message) = $0 { message } else { nil } }
+    }
+}
+
+/// A partition list that reads well in expectations.
+func partitions(_ topic: String, _ numbers: Int32...) -> Set<KafkaTopicPartition> {
+    Set(numbers.map { KafkaTopicPartition(topic: topic, partition: KafkaPartition($0)) })
 }

@@ -31,4 +31,17 @@ static inline void ember_av_channel_layout_mono(AVChannelLayout *layout) {
     av_channel_layout_default(layout, 1);
 }
 
+// Error tags defined with FFERRTAG (macros Swift cannot import).
+static inline int ember_averror_http_bad_request(void) { return AVERROR_HTTP_BAD_REQUEST; }
+static inline int ember_averror_http_unauthorized(void) { return AVERROR_HTTP_UNAUTHORIZED; }
+static inline int ember_averror_http_forbidden(void) { return AVERROR_HTTP_FORBIDDEN; }
+static inline int ember_averror_http_not_found(void) { return AVERROR_HTTP_NOT_FOUND; }
+static inline int ember_averror_http_other_4xx(void) { return AVERROR_HTTP_OTHER_4XX; }
+static inline int ember_averror_http_server_error(void) { return AVERROR_HTTP_SERVER_ERROR; }
+static inline int ember_averror_protocol_not_found(void) { return AVERROR_PROTOCOL_NOT_FOUND; }
+static inline int ember_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
+static inline int ember_averror_input_changed(void) { return AVERROR_INPUT_CHANGED; }
+static inline int ember_averror_output_changed(void) { return AVERROR_OUTPUT_CHANGED; }
+static inline int ember_averror_errno(int code) { return AVERROR(code); }
+
 #endif

@@ -65,7 +65,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
-        .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"]),
+        .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember"]),
     ],

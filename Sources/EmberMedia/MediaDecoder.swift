@@ -91,10 +91,10 @@ public struct MediaDecoder: Sendable {
         while try input.readPacket(into: packet.pointer) {
             defer { av_packet_unref(packet.pointer) }
             guard packet.pointer.pointee.stream_index == index else { continue }
-            try ffmpeg(.decode, uri) { () throws(FFmpegError) in try decoder.send(packet.pointer) }
+            try ffmpeg(.decode, uri, decoder: decoder) { () throws(FFmpegError) in try decoder.send(packet.pointer) }
             if let image = try receiveImage(decoder, uri: uri, timeBase: nil) { return image }
         }
-        try ffmpeg(.decode, uri) { () throws(FFmpegError) in try decoder.send(nil) }
+        try ffmpeg(.decode, uri, decoder: decoder) { () throws(FFmpegError) in try decoder.send(nil) }
         if let image = try receiveImage(decoder, uri: uri, timeBase: nil) { return image }
         throw .invalid("\(uri): no image could be decoded")
     }
@@ -160,7 +160,7 @@ public struct MediaDecoder: Sendable {
         /// Takes every frame the video decoder has ready.
         func drainVideo() throws(MediaError) {
             guard let video else { return }
-            while try ffmpeg(.decode, uri, { () throws(FFmpegError) in try video.receive() }) {
+            while try ffmpeg(.decode, uri, decoder: video, { () throws(FFmpegError) in try video.receive() }) {
                 let seconds = timestamp(video.frame.pointee.best_effort_timestamp, videoTimeBase)
                 if wantsEveryFrameInSlot {
                     // Full decode: the first keyframe (or intra picture) in each slot.
@@ -217,8 +217,8 @@ public struct MediaDecoder: Sendable {
                     let before = pictures
                     do throws(MediaError) {
                         video.reset()
-                        try ffmpeg(.decode, uri) { () throws(FFmpegError) in try video.send(packet.pointer) }
-                        try ffmpeg(.decode, uri) { () throws(FFmpegError) in try video.send(nil) }
+                        try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(packet.pointer) }
+                        try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(nil) }
                         try drainVideo()
                     } catch where error.kind == .mediaInvalid {
                         videoFailed = true  // decoded again in full below
@@ -226,7 +226,7 @@ public struct MediaDecoder: Sendable {
                     // A keyframe that yields no picture cannot stand alone: decode in full.
                     if pictures == before { videoFailed = true }
                 case .fullDecode:
-                    try ffmpeg(.decode, uri) { () throws(FFmpegError) in try video.send(packet.pointer) }
+                    try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(packet.pointer) }
                     try drainVideo()
                 }
             } else if current.stream_index == audioIndex, !audioDone, let audio {
@@ -242,7 +242,7 @@ public struct MediaDecoder: Sendable {
 
         // Drain what the decoders still hold.
         if let video, mode == .fullDecode {
-            try ffmpeg(.decode, uri) { () throws(FFmpegError) in try video.send(nil) }
+            try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(nil) }
             try drainVideo()
         }
         if let audio, let resampler, !audioDone {
@@ -261,7 +261,7 @@ public struct MediaDecoder: Sendable {
     // MARK: - Helpers
 
     private func receiveImage(_ decoder: StreamDecoder, uri: String, timeBase: AVRational?) throws(MediaError) -> RGBImage? {
-        guard try ffmpeg(.decode, uri, { () throws(FFmpegError) in try decoder.receive() }) else { return nil }
+        guard try ffmpeg(.decode, uri, decoder: decoder, { () throws(FFmpegError) in try decoder.receive() }) else { return nil }
         try checkPixels(decoder.frame, uri)
         return try ffmpeg(.decode, uri) { () throws(FFmpegError) in
             try rgbImage(from: decoder.frame, shorterSide: configuration.frameShorterSide, timestampSeconds: nil)
@@ -279,12 +279,22 @@ public struct MediaDecoder: Sendable {
         pts == ember_av_nopts_value() ? nil : Double(pts) * av_q2d(timeBase)
     }
 
-    /// Runs FFmpeg-level work and classifies its failure.
-    private func ffmpeg<T>(_ phase: MediaInput.Phase, _ uri: String, _ body: () throws(FFmpegError) -> T) throws(MediaError) -> T {
+    /// Runs FFmpeg-level work and classifies its failure. A decoder that refused a
+    /// picture larger than `maxPixelsPerFrame` (its size is known by then) is
+    /// `media_too_large`, not invalid data.
+    private func ffmpeg<T>(
+        _ phase: MediaInput.Phase, _ uri: String, decoder: StreamDecoder? = nil, _ body: () throws(FFmpegError) -> T
+    ) throws(MediaError) -> T {
         do {
             return try body()
         } catch {
-            return try { () throws(MediaError) -> T in throw MediaInput.classify(error.code, phase, "\(error.operation) (\(uri))", nil) }()
+            if let decoder {
+                let (width, height) = (decoder.context.pointee.width, decoder.context.pointee.height)
+                if Int(width) * Int(height) > configuration.maxPixelsPerFrame {
+                    throw .tooLarge("\(uri) declares \(width)x\(height) frames, more than \(configuration.maxPixelsPerFrame) pixels")
+                }
+            }
+            throw MediaInput.classify(error.code, phase, "\(error.operation) (\(uri))", nil, remote: false)
         }
     }
 }

@@ -5,6 +5,8 @@ import Foundation
 /// directory that the tests use as the media root.
 enum MediaFixtures {
     static let directory: URL = {
+        // The broken-input corpus makes decoders complain; the typed errors are what we check.
+        FFmpegLogLevel.current = .fatal
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ember-media-\(getpid())")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
@@ -29,16 +31,6 @@ enum MediaFixtures {
         let path = directory.appendingPathComponent(name).path
         try data.write(to: URL(fileURLWithPath: path))
         return path
-    }
-
-    /// 2 s of solid red 320x240 at 25 fps (keyframe every second) with a 440 Hz tone, H.264/AAC in MP4.
-    static func redClipWithTone() throws -> String {
-        try make("red-tone.mp4", [
-            "-f", "lavfi", "-i", "color=c=red:s=320x240:d=2:r=25",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=2",
-            "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-shortest",
-        ])
     }
 
     /// x264 with exactly one IDR keyframe per second (no scene-cut keyframes), B-frames on.

@@ -26,8 +26,10 @@ struct InputLimits {
 }
 
 /// Demuxers that open further URLs named inside the file. Refused as
-/// `forbidden_uri` unless the configuration lists them explicitly.
-let referencingFormats: Set<String> = ["hls", "applehttp", "concat", "dash", "image2", "tee", "ffmetadata", "mpl2", "sdp", "rtsp"]
+/// `forbidden_uri` unless the configuration lists them explicitly. (`image2`,
+/// picked by file extension for undecodable images, is merely not accepted:
+/// `media_invalid`.)
+let referencingFormats: Set<String> = ["hls", "applehttp", "concat", "dash", "tee", "ffmetadata", "sdp", "rtsp", "rtp"]
 
 /// An opened container (`AVFormatContext`) read through our own `AVIOContext`,
 /// with streams probed. The interrupt callback enforces the timeouts and the byte
@@ -40,6 +42,8 @@ final class MediaInput {
     /// The URI as the caller gave it, for messages.
     let displayURI: String
     let limits: InputLimits
+    /// Fetched over the network (transient errors are possible) rather than from a file.
+    private(set) var isRemote = true
 
     init(_ resolved: URIPolicy.Resolved, displayURI: String, limits: InputLimits) throws(MediaError) {
         self.displayURI = displayURI
@@ -64,7 +68,7 @@ final class MediaInput {
         let opened = avio_open2(&io, resolved.ffmpegURL, AVIO_FLAG_READ, &interrupt, &ioOptions)
         av_dict_free(&ioOptions)
         guard opened >= 0, let io else {
-            throw Self.classify(opened, .open, "open \(displayURI)", watchdog)
+            throw Self.classify(opened, .open, "open \(displayURI)", watchdog, remote: resolved.isRemote)
         }
         watchdog.io = io
 
@@ -83,7 +87,9 @@ final class MediaInput {
         var format: UnsafePointer<AVInputFormat>? = nil
         let probed = av_probe_input_buffer2(io, &format, resolved.ffmpegURL, nil, 0, 0)
         guard probed >= 0, let format else {
-            let error = Self.classify(probed == ember_averror_eof() ? ember_averror_invaliddata() : probed, .probe, "probe \(displayURI)", watchdog)
+            let error = Self.classify(
+                probed == ember_averror_eof() ? ember_averror_invaliddata() : probed, .probe, "probe \(displayURI)", watchdog,
+                remote: resolved.isRemote)
             closeIO()
             throw error
         }
@@ -114,13 +120,14 @@ final class MediaInput {
         let status = avformat_open_input(&optional, resolved.ffmpegURL, format, &formatOptions)
         av_dict_free(&formatOptions)
         guard status >= 0, let openedContext = optional else {
-            let error = Self.classify(status, .probe, "open container \(displayURI)", watchdog)
+            let error = Self.classify(status, .probe, "open container \(displayURI)", watchdog, remote: resolved.isRemote)
             closeIO()
             throw error
         }
         context = openedContext
         self.context = context
         self.io = io
+        self.isRemote = resolved.isRemote
         // From here on deinit releases everything.
 
         try findStreamInfo()
@@ -160,7 +167,7 @@ final class MediaInput {
             av_dict_set(&options[index], "threads", "1", 0)
         }
         let status = avformat_find_stream_info(context, options)
-        if status < 0 { throw Self.classify(status, .probe, "probe streams of \(displayURI)", watchdog) }
+        if status < 0 { throw Self.classify(status, .probe, "probe streams of \(displayURI)", watchdog, remote: isRemote) }
     }
 
     /// Container duration in seconds, when known.
@@ -197,7 +204,7 @@ final class MediaInput {
             throw .tooLarge("\(displayURI): read more than the limit of \(limits.maxBytes) bytes")
         }
         if status == ember_averror_eof() { return false }
-        if status < 0 { throw Self.classify(status, .read, "read \(displayURI)", watchdog) }
+        if status < 0 { throw Self.classify(status, .read, "read \(displayURI)", watchdog, remote: isRemote) }
         return true
     }
 
@@ -206,7 +213,7 @@ final class MediaInput {
     enum Phase { case open, probe, read, decode }
 
     /// Turns an FFmpeg status into the dead-letter class and retry decision.
-    static func classify(_ status: Int32, _ phase: Phase, _ operation: String, _ watchdog: Watchdog?) -> MediaError {
+    static func classify(_ status: Int32, _ phase: Phase, _ operation: String, _ watchdog: Watchdog?, remote: Bool = true) -> MediaError {
         let detail = FFmpegError(code: status, operation: operation).description
         if let reason = watchdog?.reason {
             switch reason {
@@ -225,13 +232,14 @@ final class MediaInput {
             return MediaError(.mediaUnavailable, detail, transient: true)
         case ember_averror_protocol_not_found():
             return .forbidden(detail)
-        case _ where transientErrnos.contains(where: { ember_averror_errno($0) == status }):
+        case _ where remote && transientErrnos.contains(where: { ember_averror_errno($0) == status }):
             return MediaError(.mediaUnavailable, detail, transient: true)
         case ember_averror_errno(ENOENT), ember_averror_errno(EACCES), ember_averror_errno(EISDIR):
             return MediaError(.mediaUnavailable, detail)
         case ember_averror_errno(ENOMEM):
             return .invalid(detail)
         default:
+            // A local file that opened but cannot be read through is broken, not unavailable.
             return phase == .open ? MediaError(.mediaUnavailable, detail) : .invalid(detail)
         }
     }

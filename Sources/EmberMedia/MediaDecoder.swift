@@ -155,6 +155,7 @@ public struct MediaDecoder: Sendable {
         }
         var sampler = KeyframeSampler(maxFrames: configuration.maxFrames, start: videoStart, duration: pass.duration)
         let wantsEveryFrameInSlot = mode == .fullDecode
+        let converter = FrameConverter(shorterSide: configuration.frameShorterSide)
         var pictures = 0
 
         /// Takes every frame the video decoder has ready.
@@ -169,7 +170,7 @@ public struct MediaDecoder: Sendable {
                 }
                 try checkPixels(video.frame, uri)
                 let image = try ffmpeg(.decode, uri) { () throws(FFmpegError) in
-                    try rgbImage(from: video.frame, shorterSide: configuration.frameShorterSide, timestampSeconds: seconds)
+                    try converter.rgbImage(from: video.frame, timestampSeconds: seconds)
                 }
                 pass.frames.append(image)
                 pictures += 1
@@ -181,6 +182,7 @@ public struct MediaDecoder: Sendable {
         var audio: StreamDecoder? = nil
         var resampler: AudioResampler? = nil
         let audioLimit = Int(max(0, configuration.maxAudioSeconds) * Double(configuration.audioSampleRate))
+        if let audioIndex, audioLimit == 0 { input.stream(audioIndex).pointee.discard = AVDISCARD_ALL }
         if let audioIndex, audioLimit > 0 {
             let stream = input.stream(audioIndex)
             audio = try ffmpeg(.decode, uri) { () throws(FFmpegError) in try StreamDecoder(stream: stream) }
@@ -264,7 +266,7 @@ public struct MediaDecoder: Sendable {
         guard try ffmpeg(.decode, uri, decoder: decoder, { () throws(FFmpegError) in try decoder.receive() }) else { return nil }
         try checkPixels(decoder.frame, uri)
         return try ffmpeg(.decode, uri) { () throws(FFmpegError) in
-            try rgbImage(from: decoder.frame, shorterSide: configuration.frameShorterSide, timestampSeconds: nil)
+            try FrameConverter(shorterSide: configuration.frameShorterSide).rgbImage(from: decoder.frame, timestampSeconds: nil)
         }
     }
 

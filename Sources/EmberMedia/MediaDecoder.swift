@@ -82,7 +82,7 @@ public struct MediaDecoder: Sendable {
     /// The first frame of an image (JPEG, PNG, WebP, …) or video URI, used for covers.
     public func decodeImage(uri: String) throws(MediaError) -> RGBImage {
         let resolved = try configuration.uriPolicy.resolve(uri)
-        let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration))
+        let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration), policy: configuration.uriPolicy)
         guard let index = input.bestStream(AVMEDIA_TYPE_VIDEO) else { throw .invalid("\(uri) contains no image") }
         let decoder = try ffmpeg(.decode, uri) { () throws(FFmpegError) in
             try StreamDecoder(stream: input.stream(index), threads: 1, maxPixels: configuration.maxPixelsPerFrame)
@@ -116,7 +116,7 @@ public struct MediaDecoder: Sendable {
     /// keyframe packets the sampler wants reach the video decoder; a decoder error
     /// or a keyframe that yields no picture sets `needsFullDecode` instead of failing.
     private func read(_ resolved: URIPolicy.Resolved, uri: String, mode: Mode, wantAudio: Bool) throws(MediaError) -> Pass {
-        let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration))
+        let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration), policy: configuration.uriPolicy)
         let context = input.context
         var videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO)
         if let index = videoIndex, input.stream(index).pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 {

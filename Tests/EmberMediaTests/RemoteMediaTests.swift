@@ -27,6 +27,20 @@ struct RemoteMediaTests {
         #expect(webm.frames.count == 4 && webm.cover?.width == 64)
     }
 
+    @Test("redirects are followed only to URIs the policy allows")
+    func redirects() throws {
+        let files = try TestServer(.files(MediaFixtures.directory.path))
+        let name = (try MediaFixtures.h264() as NSString).lastPathComponent
+        let decoder = MediaDecoder(configuration: Self.configuration())
+        let allowed = try TestServer(.redirect(files.url(name)))
+        #expect(try decoder.decodeVideo(uri: allowed.url("a.mp4")).keyframeCount == 4)
+        // 0.0.0.0 reaches this machine on Linux, and is refused even with private addresses open.
+        let sneaky = try TestServer(.redirect("http://0.0.0.0:\(files.port)/\(name)"))
+        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: sneaky.url("a.mp4")) }
+        #expect(error?.kind == .forbiddenURI, "\(String(describing: error))")
+        #expect(error?.message.contains("redirects") == true)
+    }
+
     @Test("HTTP 404 is permanent, a refused connection is transient")
     func httpErrors() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))

@@ -12,6 +12,8 @@ final class TestServer {
         case files(String)
         case stall
         case partial(String, Int)
+        /// Answers every request with a 302 to this URL.
+        case redirect(String)
     }
 
     let port: Int
@@ -36,6 +38,10 @@ final class TestServer {
         while True:
             connection, _ = listener.accept()
             held.append(connection)
+            if mode == "redirect":
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % sys.argv[2].encode())
+                connection.close()
             if mode == "partial":
                 data = open(sys.argv[2], "rb").read()
                 connection.recv(65536)
@@ -49,6 +55,7 @@ final class TestServer {
         case .files(let directory): arguments += ["files", directory]
         case .stall: arguments += ["stall"]
         case .partial(let file, let bytes): arguments += ["partial", file, String(bytes)]
+        case .redirect(let target): arguments += ["redirect", target]
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

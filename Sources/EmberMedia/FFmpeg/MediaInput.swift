@@ -45,7 +45,8 @@ final class MediaInput {
     /// Fetched over the network (transient errors are possible) rather than from a file.
     private(set) var isRemote = true
 
-    init(_ resolved: URIPolicy.Resolved, displayURI: String, limits: InputLimits) throws(MediaError) {
+    /// `policy` re-checks where an HTTP redirect led (FFmpeg follows up to 8).
+    init(_ resolved: URIPolicy.Resolved, displayURI: String, limits: InputLimits, policy: URIPolicy? = nil) throws(MediaError) {
         self.displayURI = displayURI
         self.limits = limits
         let watchdog = Watchdog(limits)
@@ -75,6 +76,25 @@ final class MediaInput {
         func closeIO() {
             var owned: UnsafeMutablePointer<AVIOContext>? = io
             avio_closep(&owned)
+        }
+
+        // FFmpeg follows HTTP redirects itself: judge where it ended up before a
+        // single byte of the answer is used. (The redirected request has been made
+        // by then; egress filtering is what stops it reaching internal services.)
+        if resolved.isRemote, let policy {
+            var location: UnsafeMutablePointer<UInt8>? = nil
+            if av_opt_get(io, "location", AV_OPT_SEARCH_CHILDREN, &location) >= 0, let location {
+                let target = String(cString: location)
+                av_free(location)
+                if target != resolved.ffmpegURL {
+                    do {
+                        _ = try policy.resolve(target)
+                    } catch {
+                        closeIO()
+                        throw error.kind == .forbiddenURI ? .forbidden("\(displayURI) redirects to a forbidden URI: \(error.message)") : error
+                    }
+                }
+            }
         }
 
         let size = avio_size(io)

@@ -11,7 +11,7 @@
 ///   until `2 × maxFrames` are held, then every other one is dropped and only every
 ///   second later keyframe is taken (and so on, doubling), which keeps memory
 ///   bounded and the survivors evenly spaced; `finish` picks `maxFrames` of them
-///   evenly by index.
+///   evenly by index, first and last included.
 struct KeyframeSampler {
     let maxFrames: Int
     let start: Double
@@ -48,9 +48,10 @@ struct KeyframeSampler {
         stride *= 2
     }
 
-    /// The final selection: at most `maxFrames`, evenly spaced, first one kept.
+    /// The final selection: at most `maxFrames`, evenly spaced, first and last kept.
     func finish<T>(_ kept: [T]) -> [T] {
         guard kept.count > maxFrames else { return kept }
-        return (0..<maxFrames).map { kept[$0 * kept.count / maxFrames] }
+        guard maxFrames > 1 else { return Array(kept.prefix(maxFrames)) }
+        return (0..<maxFrames).map { kept[($0 * (kept.count - 1) + (maxFrames - 1) / 2) / (maxFrames - 1)] }
     }
 }

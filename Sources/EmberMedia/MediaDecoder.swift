@@ -153,6 +153,7 @@ public struct MediaDecoder: Sendable {
                 try StreamDecoder(stream: stream, threads: Int32(max(1, configuration.decoderThreads)), maxPixels: configuration.maxPixelsPerFrame)
             }
         }
+        let rotation = videoIndex.map { displayRotation(of: input.stream($0)) } ?? 0
         var sampler = KeyframeSampler(maxFrames: configuration.maxFrames, start: videoStart, duration: pass.duration)
         let wantsEveryFrameInSlot = mode == .fullDecode
         let converter = FrameConverter(shorterSide: configuration.frameShorterSide)
@@ -172,7 +173,7 @@ public struct MediaDecoder: Sendable {
                 let image = try ffmpeg(.decode, uri) { () throws(FFmpegError) in
                     try converter.rgbImage(from: video.frame, timestampSeconds: seconds)
                 }
-                pass.frames.append(image)
+                pass.frames.append(image.rotated(clockwise: rotation))
                 pictures += 1
                 sampler.thin(&pass.frames)
             }
@@ -268,6 +269,19 @@ public struct MediaDecoder: Sendable {
         return try ffmpeg(.decode, uri) { () throws(FFmpegError) in
             try FrameConverter(shorterSide: configuration.frameShorterSide).rgbImage(from: decoder.frame, timestampSeconds: nil)
         }
+    }
+
+    /// Clockwise degrees a player turns the picture by (phone videos are often
+    /// stored landscape with a display matrix), computed as the ffmpeg CLI's
+    /// autorotation does.
+    private func displayRotation(of stream: UnsafeMutablePointer<AVStream>) -> Int {
+        var size: Int = 0
+        guard let data = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, &size), size >= 9 * 4 else { return 0 }
+        let degrees = data.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+        guard degrees.isFinite else { return 0 }
+        var theta = -degrees.rounded()
+        theta -= 360 * (theta / 360 + 0.9 / 360).rounded(.down)
+        return Int(theta)
     }
 
     private func checkPixels(_ frame: UnsafeMutablePointer<AVFrame>, _ uri: String) throws(MediaError) {

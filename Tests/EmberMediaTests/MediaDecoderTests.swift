@@ -117,6 +117,18 @@ struct MediaDecoderTests {
         #expect(try half.decodeVideo(uri: try MediaFixtures.portrait()).frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (120, 213))
     }
 
+    @Test("rotated phone video is turned upright, as the ffmpeg CLI shows it", arguments: [90, 180, 270])
+    func rotation(degrees: Int) throws {
+        let source = try MediaFixtures.noAudio()
+        let path = try MediaFixtures.make("rotate-\(degrees).mp4", ["-i", source, "-c", "copy", "-metadata:s:v:0", "rotate=\(degrees)"])
+        let media = try decoder.decodeVideo(uri: path)
+        let frame = try #require(media.frames.first)
+        #expect(degrees == 180 ? (frame.width, frame.height) == (320, 240) : (frame.width, frame.height) == (240, 320))
+        let reference = [UInt8](try MediaFixtures.cliFrame(path, at: 0))
+        let difference = pixelDifference(frame.pixels, reference)
+        #expect(difference.max <= 3 && difference.mean <= 0.5, "rotate=\(degrees) vs CLI: max \(difference.max), mean \(difference.mean)")
+    }
+
     @Test("up to N keyframes are sampled, spread over the duration")
     func sampling() throws {
         let clip = try MediaFixtures.make("ten-keyframes.mp4", ["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=10"] + MediaFixtures.x264Keyframes)

@@ -89,6 +89,31 @@ struct RemoteMediaTests {
         #expect(elapsed < 4, "gave up after \(elapsed) s")
     }
 
+    @Test("a server that drips bytes hits the total time budget")
+    func dripFeed() throws {
+        let server = try TestServer(.drip(try MediaFixtures.h264()))
+        let decoder = MediaDecoder(configuration: Self.configuration {
+            $0.readTimeoutSeconds = 1  // never reached: a byte arrives every 0.2 s
+            $0.totalTimeoutSeconds = 1.5
+        })
+        let start = Date()
+        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(error?.kind == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
+        #expect(error?.message.contains("total decode time") == true, "\(String(describing: error))")
+        #expect(elapsed >= 1.4 && elapsed < 4, "gave up after \(elapsed) s")
+    }
+
+    @Test("a declared Content-Length over the byte limit is refused before reading")
+    func tooManyBytes() throws {
+        let server = try TestServer(.files(MediaFixtures.directory.path))
+        let decoder = MediaDecoder(configuration: Self.configuration { $0.maxBytes = 10_000 })
+        let error = #expect(throws: MediaError.self) {
+            try decoder.decodeVideo(uri: server.url((try MediaFixtures.h264() as NSString).lastPathComponent))
+        }
+        #expect(error?.kind == .mediaTooLarge && error?.isTransient == false, "\(String(describing: error))")
+    }
+
     @Test("an HLS playlist over HTTP cannot reach local files, even when HLS is allowed")
     func hlsCannotReachFiles() throws {
         let target = try MediaFixtures.h264()

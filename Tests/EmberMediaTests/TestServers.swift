@@ -14,6 +14,8 @@ final class TestServer {
         case partial(String, Int)
         /// Answers every request with a 302 to this URL.
         case redirect(String)
+        /// Answers 200 with the file's length, then sends one byte every 0.2 s.
+        case drip(String)
     }
 
     let port: Int
@@ -42,6 +44,17 @@ final class TestServer {
                 connection.recv(65536)
                 connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % sys.argv[2].encode())
                 connection.close()
+            if mode == "drip":
+                def drip(connection, data):
+                    try:
+                        connection.recv(65536)
+                        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\nContent-Length: %d\r\n\r\n" % len(data))
+                        for i in range(len(data)):
+                            connection.sendall(data[i : i + 1])
+                            time.sleep(0.2)
+                    except OSError:
+                        pass
+                threading.Thread(target=drip, args=(connection, open(sys.argv[2], "rb").read()), daemon=True).start()
             if mode == "partial":
                 data = open(sys.argv[2], "rb").read()
                 connection.recv(65536)
@@ -56,6 +69,7 @@ final class TestServer {
         case .stall: arguments += ["stall"]
         case .partial(let file, let bytes): arguments += ["partial", file, String(bytes)]
         case .redirect(let target): arguments += ["redirect", target]
+        case .drip(let file): arguments += ["drip", file]
         }
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

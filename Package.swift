@@ -67,7 +67,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
-        .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"]),
+        .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"]),
         .testTarget(name: "EmberPipelineTests", dependencies: ["EmberPipeline"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember"]),

@@ -8,6 +8,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/avutil.h>
 #include <libavutil/channel_layout.h>
+#include <libavutil/display.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
@@ -30,5 +31,18 @@ static inline void ember_av_strerror(int errnum, char *buf, size_t size) {
 static inline void ember_av_channel_layout_mono(AVChannelLayout *layout) {
     av_channel_layout_default(layout, 1);
 }
+
+// Error tags defined with FFERRTAG (macros Swift cannot import).
+static inline int ember_averror_http_bad_request(void) { return AVERROR_HTTP_BAD_REQUEST; }
+static inline int ember_averror_http_unauthorized(void) { return AVERROR_HTTP_UNAUTHORIZED; }
+static inline int ember_averror_http_forbidden(void) { return AVERROR_HTTP_FORBIDDEN; }
+static inline int ember_averror_http_not_found(void) { return AVERROR_HTTP_NOT_FOUND; }
+static inline int ember_averror_http_other_4xx(void) { return AVERROR_HTTP_OTHER_4XX; }
+static inline int ember_averror_http_server_error(void) { return AVERROR_HTTP_SERVER_ERROR; }
+static inline int ember_averror_protocol_not_found(void) { return AVERROR_PROTOCOL_NOT_FOUND; }
+static inline int ember_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
+static inline int ember_averror_input_changed(void) { return AVERROR_INPUT_CHANGED; }
+static inline int ember_averror_output_changed(void) { return AVERROR_OUTPUT_CHANGED; }
+static inline int ember_averror_errno(int code) { return AVERROR(code); }
 
 #endif

@@ -1,33 +1,77 @@
 import CFFmpeg
 
-/// Converts a decoded video frame to packed RGB24 at its own size with swscale.
-func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, timestampSeconds: Double?) throws(FFmpegError) -> RGBImage {
-    let width = frame.pointee.width
-    let height = frame.pointee.height
-    guard width > 0, height > 0,
-        let scaler = sws_getContext(
-            width, height, AVPixelFormat(frame.pointee.format),
-            width, height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nil, nil, nil)
-    else {
-        throw FFmpegError(code: ember_averror_invaliddata(), operation: "create scaler for \(width)x\(height)")
-    }
-    defer { sws_freeContext(scaler) }
+/// Size a frame is converted to: scaled down (never up) so its shorter side is at
+/// most `shorterSide`, aspect ratio kept, each side at least 1.
+func convertedSize(width: Int, height: Int, shorterSide: Int?) -> (width: Int, height: Int) {
+    guard let shorterSide, shorterSide > 0, min(width, height) > shorterSide else { return (width, height) }
+    let scale = Double(shorterSide) / Double(min(width, height))
+    return (max(1, Int((Double(width) * scale).rounded())), max(1, Int((Double(height) * scale).rounded())))
+}
 
-    var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
-    let status = pixels.withUnsafeMutableBufferPointer { output -> Int32 in
-        var destination: UnsafeMutablePointer<UInt8>? = output.baseAddress
-        var destinationStride = width * 3
-        // AVFrame.data and linesize are 8-element C arrays, imported as tuples.
-        return withUnsafePointer(to: &frame.pointee.data) { data in
-            data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { source in
-                withUnsafePointer(to: &frame.pointee.linesize) { linesize in
-                    linesize.withMemoryRebound(to: Int32.self, capacity: 8) { sourceStride in
-                        sws_scale(scaler, source, sourceStride, 0, height, &destination, &destinationStride)
+/// Converts decoded video frames to packed RGB24 with swscale, optionally scaled
+/// down, using each frame's own colour matrix and range as the ffmpeg CLI does.
+/// Keeps its swscale context between frames of the same size and format (one
+/// converter per decode call; not shared between threads).
+final class FrameConverter {
+    private var scaler: OpaquePointer?
+    let shorterSide: Int?
+
+    init(shorterSide: Int?) { self.shorterSide = shorterSide }
+
+    deinit { sws_freeContext(scaler) }
+
+    func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, timestampSeconds: Double?) throws(FFmpegError) -> RGBImage {
+        let width = frame.pointee.width
+        let height = frame.pointee.height
+        let target = convertedSize(width: Int(width), height: Int(height), shorterSide: shorterSide)
+        // Same size: bicubic, as the CLI's scale filter (the unscaled fast path is
+        // taken either way). Scaling down: swscale's bilinear, whose kernel widens
+        // with the scale factor (area-like, no aliasing) at half bicubic's cost.
+        let flags = target.width == Int(width) && target.height == Int(height) ? SWS_BICUBIC : SWS_BILINEAR
+        guard width > 0, height > 0,
+            let scaler = sws_getCachedContext(
+                scaler, width, height, AVPixelFormat(frame.pointee.format),
+                Int32(target.width), Int32(target.height), AV_PIX_FMT_RGB24, flags, nil, nil, nil)
+        else {
+            throw FFmpegError(code: ember_averror_invaliddata(), operation: "create scaler for \(width)x\(height)")
+        }
+        self.scaler = scaler
+        applyColorDetails(of: frame, to: scaler)
+
+        var pixels = [UInt8](repeating: 0, count: target.width * target.height * 3)
+        let status = pixels.withUnsafeMutableBufferPointer { output -> Int32 in
+            var destination: UnsafeMutablePointer<UInt8>? = output.baseAddress
+            var destinationStride = Int32(target.width * 3)
+            // AVFrame.data and linesize are 8-element C arrays, imported as tuples.
+            return withUnsafePointer(to: &frame.pointee.data) { data in
+                data.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { source in
+                    withUnsafePointer(to: &frame.pointee.linesize) { linesize in
+                        linesize.withMemoryRebound(to: Int32.self, capacity: 8) { sourceStride in
+                            sws_scale(scaler, source, sourceStride, 0, height, &destination, &destinationStride)
+                        }
                     }
                 }
             }
         }
+        try check(status, "convert frame to RGB")
+        return RGBImage(width: target.width, height: target.height, pixels: pixels, timestampSeconds: timestampSeconds)
     }
-    try check(status, "convert frame to RGB")
-    return RGBImage(width: Int(width), height: Int(height), pixels: pixels, timestampSeconds: timestampSeconds)
+}
+
+/// Tells swscale the frame's YUV matrix and range when the stream declares them
+/// (otherwise swscale's defaults stand: BT.601, limited range, full range for yuvj*).
+private func applyColorDetails(of frame: UnsafeMutablePointer<AVFrame>, to scaler: OpaquePointer) {
+    let colorspace = frame.pointee.colorspace
+    let range = frame.pointee.color_range
+    guard colorspace != AVCOL_SPC_UNSPECIFIED || range != AVCOL_RANGE_UNSPECIFIED else { return }
+    var inverseTable: UnsafeMutablePointer<Int32>? = nil
+    var table: UnsafeMutablePointer<Int32>? = nil
+    var sourceRange: Int32 = 0, destinationRange: Int32 = 0
+    var brightness: Int32 = 0, contrast: Int32 = 0, saturation: Int32 = 0
+    guard sws_getColorspaceDetails(
+        scaler, &inverseTable, &sourceRange, &table, &destinationRange, &brightness, &contrast, &saturation) >= 0
+    else { return }
+    let coefficients = colorspace != AVCOL_SPC_UNSPECIFIED ? sws_getCoefficients(Int32(colorspace.rawValue)) : UnsafePointer(inverseTable)
+    if range == AVCOL_RANGE_JPEG { sourceRange = 1 } else if range == AVCOL_RANGE_MPEG { sourceRange = 0 }
+    sws_setColorspaceDetails(scaler, coefficients, sourceRange, table, destinationRange, brightness, contrast, saturation)
 }

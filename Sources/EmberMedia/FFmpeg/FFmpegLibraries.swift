@@ -17,3 +17,15 @@ public enum FFmpegLibraries {
         "\(packed >> 16).\((packed >> 8) & 0xff).\(packed & 0xff)"
     }
 }
+
+/// How much FFmpeg itself writes to standard error (process-wide, default `.info`).
+/// Hostile uploads make decoders complain loudly; workers usually want `.error`
+/// or `.quiet` and rely on the typed `MediaError`s instead.
+public enum FFmpegLogLevel: Int32, Sendable {
+    case quiet = -8, panic = 0, fatal = 8, error = 16, warning = 24, info = 32, verbose = 40, debug = 48
+
+    public static var current: FFmpegLogLevel {
+        get { FFmpegLogLevel(rawValue: av_log_get_level()) ?? .info }
+        set { av_log_set_level(newValue.rawValue) }
+    }
+}

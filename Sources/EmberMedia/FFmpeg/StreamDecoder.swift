@@ -5,7 +5,7 @@ final class StreamDecoder {
     let context: UnsafeMutablePointer<AVCodecContext>
     let frame: UnsafeMutablePointer<AVFrame>
 
-    init(stream: UnsafeMutablePointer<AVStream>, threads: Int32 = 1) throws(FFmpegError) {
+    init(stream: UnsafeMutablePointer<AVStream>, threads: Int32 = 1, maxPixels: Int = Int(Int32.max)) throws(FFmpegError) {
         let parameters = stream.pointee.codecpar!
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {
             throw FFmpegError(code: ember_averror_invaliddata(), operation: "find decoder for codec \(parameters.pointee.codec_id.rawValue)")
@@ -24,6 +24,8 @@ final class StreamDecoder {
         try check(avcodec_parameters_to_context(context, parameters), "copy codec parameters")
         context.pointee.pkt_timebase = stream.pointee.time_base
         context.pointee.thread_count = threads
+        // The decoder refuses to allocate larger frames than this (declared sizes can lie).
+        context.pointee.max_pixels = Int64(maxPixels)
         try check(avcodec_open2(context, codec, nil), "open decoder")
     }
 
@@ -40,6 +42,9 @@ final class StreamDecoder {
         if status == ember_averror_eof() { return }
         try check(status, "decode")
     }
+
+    /// Drops everything buffered and leaves draining mode, as after a seek.
+    func reset() { avcodec_flush_buffers(context) }
 
     /// Receives the next decoded frame into `frame`; false when the decoder needs
     /// more input or is drained.

@@ -66,7 +66,7 @@ let package = Package(
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
         .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"]),
-        .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"]),
+        .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+
+/// What the pipeline hands the engine for one item. Any subset of modalities may be present.
+public struct ItemInput: Sendable {
+    /// Title, tags, OCR and ASR text already joined by the caller.
+    public var text: String?
+    /// Preprocessed frames, each `3 × S × S` floats in CHW order, S = the manifest's
+    /// `image_size`, normalized with its mean/std: `(rgb / 255 − mean) / std`.
+    public var frames: [[Float]]
+    /// 80 × T log-mel spectrogram of up to 30 s of 16 kHz mono audio.
+    public var logMel: LogMel?
+
+    public init(text: String? = nil, frames: [[Float]] = [], logMel: LogMel? = nil) {
+        self.text = text
+        self.frames = frames
+        self.logMel = logMel
+    }
+}
+
+/// Per-modality facts for the output record.
+public struct ModalityInfo: Sendable, Equatable {
+    public var visionFrames: Int
+    public var textTokens: Int
+    public var audioSeconds: Double
+}
+
+/// The fused embedding of one item, plus what went into it.
+public struct ItemEmbedding: Sendable {
+    /// L2-normalized, `output.dim` values.
+    public var vector: [Float]
+    public var modalities: ModalityInfo
+    /// Each present tower's pooled vector before fusion (text and audio before their L2).
+    public var towers: [String: [Float]]
+
+    /// The vector as little-endian bytes of `dtype` (`f32` or `f16`).
+    public func bytes(_ dtype: EmbeddingDType) -> [UInt8] {
+        switch dtype {
+        case .float32: vector.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        case .float16: vector.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
+        }
+    }
+}
+
+public enum EmbeddingDType: String, Sendable, CaseIterable {
+    case float32 = "f32"
+    case float16 = "f16"
+}
+
+/// The CPU embedding engine: the towers of a model directory, late fusion, one call per
+/// micro-batch. Weights are immutable and shared; `embed` may be called from several
+/// threads, but with 2 cores one engine thread plus `threads` BLAS threads is the setting.
+public final class EmbeddingEngine: Sendable {
+    public let manifest: ModelManifest
+    public let text: BertEncoder?
+    public let tokenizer: WordPieceTokenizer?
+    public let vision: EfficientNetLite?
+    public let audio: WhisperEncoder?
+    public let fusion: LateFusion
+
+    /// `omni-small@<weights hash>`, the `model` field of output records.
+    public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" }
+
+    /// Loads every tower of `modelDirectory` and sets OpenBLAS to `threads` threads.
+    public init(modelDirectory: URL, threads: Int = 1, logger: Logger = Logger(label: "ember.model")) throws {
+        BLASThreads.count = threads
+        let manifest = try ModelManifest.load(directory: modelDirectory)
+        self.manifest = manifest
+        func file(_ name: String) throws -> SafeTensorsFile {
+            try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
+        }
+        var widths: [String: Int] = [:]
+        if let t = manifest.towers.text {
+            text = try BertEncoder(weights: try file(t.weights), config: t.config)
+            tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent(t.tokenizer.vocab), config: t.tokenizer)
+            widths["text"] = t.config.hiddenSize
+        } else {
+            text = nil
+            tokenizer = nil
+        }
+        if let v = manifest.towers.vision {
+            vision = try EfficientNetLite(weights: try file(v.weights), config: v.config)
+            widths["vision"] = v.config.headChannels
+        } else {
+            vision = nil
+        }
+        if let a = manifest.towers.audio {
+            audio = try WhisperEncoder(weights: try file(a.weights), config: a.config)
+            widths["audio"] = a.config.dModel
+        } else {
+            audio = nil
+        }
+        fusion = LateFusion(order: manifest.fusion.order, widths: widths, weights: manifest.fusion.weights)
+        logger.info("model loaded", metadata: [
+            "model": "\(manifest.id)@\(manifest.weightsHash)", "dim": "\(manifest.output.dim)",
+            "towers": "\(widths.keys.sorted().joined(separator: ","))", "blas_threads": "\(threads)",
+        ])
+    }
+
+    /// Embeds a micro-batch. Each tower runs once over all items that have its modality
+    /// (text tokens packed, frames of all items in one CNN batch, audio clips packed), so
+    /// BLAS sees large matrices; results equal embedding the items one by one.
+    /// Throws on an item with no modality or with malformed inputs.
+    public func embed(_ inputs: [ItemInput]) throws -> [ItemEmbedding] {
+        var towers = [[String: [Float]]](repeating: [:], count: inputs.count)
+        var info = [ModalityInfo](repeating: ModalityInfo(visionFrames: 0, textTokens: 0, audioSeconds: 0), count: inputs.count)
+        for (i, input) in inputs.enumerated() where input.text == nil && input.frames.isEmpty && input.logMel == nil {
+            throw ModelError.invalidInput("item \(i) has no text, frames or audio")
+        }
+
+        let textItems = inputs.indices.filter { inputs[$0].text != nil }
+        if !textItems.isEmpty {
+            guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }
+            let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
+            for (i, vector) in zip(textItems, try text.embed(sequences)) { towers[i]["text"] = vector }
+            for (i, sequence) in zip(textItems, sequences) { info[i].textTokens = sequence.count }
+        }
+
+        let visionItems = inputs.indices.filter { !inputs[$0].frames.isEmpty }
+        if !visionItems.isEmpty {
+            guard let vision, let size = manifest.towers.vision?.preprocessing.imageSize else {
+                throw ModelError.invalidInput("the model has no vision tower")
+            }
+            let expected = 3 * size * size
+            var batch: [Float] = []
+            for i in visionItems {
+                for frame in inputs[i].frames {
+                    guard frame.count == expected else {
+                        throw ModelError.invalidInput("item \(i): frame has \(frame.count) values, expected 3×\(size)×\(size)")
+                    }
+                    batch.append(contentsOf: frame)
+                }
+            }
+            let total = visionItems.reduce(0) { $0 + inputs[$1].frames.count }
+            let features = try vision.features(frames: batch, count: total, size: size)
+            let width = vision.featureWidth
+            var frame = 0
+            for i in visionItems {
+                let n = inputs[i].frames.count
+                var mean = [Float](repeating: 0, count: width)
+                features.withUnsafeBufferPointer { meanRows($0.baseAddress! + frame * width, rows: n, width: width, out: &mean) }
+                towers[i]["vision"] = mean
+                info[i].visionFrames = n
+                frame += n
+            }
+        }
+
+        let audioItems = inputs.indices.filter { inputs[$0].logMel != nil }
+        if !audioItems.isEmpty {
+            guard let audio, let pre = manifest.towers.audio?.preprocessing else { throw ModelError.invalidInput("the model has no audio tower") }
+            let clips = audioItems.map { inputs[$0].logMel! }
+            for (i, vector) in zip(audioItems, try audio.pooled(clips)) { towers[i]["audio"] = vector }
+            for (i, clip) in zip(audioItems, clips) {
+                info[i].audioSeconds = Double(clip.frames * pre.hopLength) / Double(pre.sampleRate)
+            }
+        }
+
+        return try inputs.indices.map { i in
+            ItemEmbedding(vector: try fusion.fuse(towers[i]), modalities: info[i], towers: towers[i])
+        }
+    }
+}
+
+extension URL {
+    /// The default model directory: `$EMBER_MODEL_DIR`, else `~/.cache/ember/models/omni-small`.
+    public static var defaultModelDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["EMBER_MODEL_DIR"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return cache.appendingPathComponent("ember/models/omni-small")
+    }
+}

@@ -1,0 +1,182 @@
+// EfficientNet-Lite (`efficientnet_lite_pytorch` 0.1.0, EfficientNet.extract_features +
+// global average pooling): TF "SAME" padding, ReLU6, no squeeze-excite, batch norm
+// folded into each convolution's weight and bias by the converter.
+//
+// Shape legend: N frames, C channels, S×S spatial; activations are (C, N, S, S) so every
+// 1×1 convolution over the batch is one GEMM.
+
+/// One MBConv stage entry, decoded from strings like `r2_k3_s22_e6_i16_o24`.
+public struct MBConvArguments: Sendable, Equatable {
+    public var repeats, kernel, stride, expansion, input, output: Int
+
+    init(_ text: String) throws {
+        var values: [Character: Int] = [:]
+        for part in text.split(separator: "_") {
+            guard let key = part.first, let value = Int(part.dropFirst().prefix(key == "s" ? 1 : part.count)) else {
+                throw ModelError.invalidConfig(key: "blocks", reason: "cannot parse \(text)")
+            }
+            values[key] = value
+        }
+        guard let r = values["r"], let k = values["k"], let s = values["s"], let e = values["e"], let i = values["i"], let o = values["o"],
+            r > 0, k > 0, k % 2 == 1, s > 0, e > 0, i > 0, o > 0
+        else { throw ModelError.invalidConfig(key: "blocks", reason: "\(text) needs positive r, k (odd), s, e, i, o") }
+        (repeats, kernel, stride, expansion, input, output) = (r, k, s, e, i, o)
+    }
+}
+
+/// One inverted-residual block: [expand 1×1 + ReLU6] → depthwise k×k + ReLU6 → project 1×1 [+ input].
+struct MBConvBlock: Sendable {
+    let input, expanded, output, kernel, stride: Int
+    let expand, expandBias: [Float]?        // _blocks.N._expand_conv (+ folded _bn0)
+    let depthwise, depthwiseBias: [Float]   // _blocks.N._depthwise_conv (+ folded _bn1)
+    let project, projectBias: [Float]       // _blocks.N._project_conv (+ folded _bn2)
+    var residual: Bool { stride == 1 && input == output }
+
+    init(_ loader: inout TensorLoader, index n: Int, input: Int, output: Int, arguments a: MBConvArguments) throws {
+        let p = "_blocks.\(n)."
+        self.input = input
+        self.output = output
+        expanded = input * a.expansion
+        kernel = a.kernel
+        stride = a.stride
+        if a.expansion != 1 {
+            expand = try loader.take(p + "_expand_conv.weight", [expanded, input, 1, 1])
+            expandBias = try loader.take(p + "_expand_conv.bias", [expanded])
+        } else {
+            expand = nil
+            expandBias = nil
+        }
+        depthwise = try loader.take(p + "_depthwise_conv.weight", [expanded, 1, kernel, kernel])
+        depthwiseBias = try loader.take(p + "_depthwise_conv.bias", [expanded])
+        project = try loader.take(p + "_project_conv.weight", [output, expanded, 1, 1])
+        projectBias = try loader.take(p + "_project_conv.bias", [output])
+    }
+}
+
+/// The vision tower: preprocessed frames in, one pooled feature vector per frame out.
+public final class EfficientNetLite: Sendable {
+    public let config: EfficientNetLiteConfig
+    let stem, stemBias: [Float]   // _conv_stem (+ folded _bn0)
+    let blocks: [MBConvBlock]
+    let head, headBias: [Float]   // _conv_head (+ folded _bn1)
+    let classifier, classifierBias: [Float]?  // _fc: ImageNet logits, only for checks
+
+    public var featureWidth: Int { config.headChannels }
+
+    public init(weights file: SafeTensorsFile, config: EfficientNetLiteConfig) throws {
+        self.config = config
+        guard config.batchNormFolded else {
+            throw ModelError.invalidConfig(key: "batch_norm_folded", reason: "the runtime expects batch norm folded by the converter")
+        }
+        let stages = try config.blocks.map(MBConvArguments.init)
+        guard !stages.isEmpty else { throw ModelError.invalidConfig(key: "blocks", reason: "empty") }
+        var loader = TensorLoader(file)
+        stem = try loader.take("_conv_stem.weight", [config.stemChannels, 3, 3, 3])
+        stemBias = try loader.take("_conv_stem.bias", [config.stemChannels])
+        // Block expansion as in the reference: the stem width feeds the first stage; every
+        // repeat after the first keeps the stage's output width and stride 1.
+        var blocks: [MBConvBlock] = []
+        var channels = config.stemChannels
+        for stage in stages {
+            for r in 0..<stage.repeats {
+                var arguments = stage
+                if r > 0 { arguments.stride = 1 }
+                blocks.append(try MBConvBlock(&loader, index: blocks.count, input: r == 0 ? channels : stage.output,
+                                              output: stage.output, arguments: arguments))
+            }
+            channels = stage.output
+        }
+        self.blocks = blocks
+        head = try loader.take("_conv_head.weight", [config.headChannels, channels, 1, 1])
+        headBias = try loader.take("_conv_head.bias", [config.headChannels])
+        if let classes = config.numClasses, file.entries["_fc.weight"] != nil {
+            classifier = try loader.take("_fc.weight", [classes, config.headChannels])
+            classifierBias = try loader.take("_fc.bias", [classes])
+        } else {
+            classifier = nil
+            classifierBias = nil
+        }
+        try loader.finish()
+    }
+
+    /// Pooled features (N, headChannels) of N frames given as (N, 3, S, S), normalized.
+    public func features(frames: [Float], count n: Int, size: Int) throws -> [Float] {
+        guard n > 0 else { return [] }
+        guard size >= 1, frames.count == n * 3 * size * size else {
+            throw ModelError.invalidInput("expected \(n) frames of 3×\(size)×\(size) floats, got \(frames.count) values")
+        }
+        // Plan the spatial sizes once to size the scratch buffers.
+        let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
+        var spatial = stemPad.output
+        var largest = config.stemChannels * spatial * spatial
+        for block in blocks {
+            largest = max(largest, block.expanded * spatial * spatial)
+            spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
+        }
+        largest = max(largest, config.headChannels * spatial * spatial) * n
+        var a = [Float](repeating: 0, count: largest), b = a, expanded = a, depthwised = a
+        var columns = [Float](repeating: 0, count: 27 * n * stemPad.output * stemPad.output)
+        var input = [Float](repeating: 0, count: frames.count)
+        var pooled = [Float](repeating: 0, count: n * config.headChannels)
+
+        // (N, 3, S, S) → (3, N, S, S)
+        let plane = size * size
+        for i in 0..<n { for c in 0..<3 { for p in 0..<plane { input[(c * n + i) * plane + p] = frames[(i * 3 + c) * plane + p] } } }
+
+        var s = stemPad.output
+        conv2d(input, inChannels: 3, images: n, height: size, width: size, weight: stem, bias: stemBias,
+               outChannels: config.stemChannels, kernel: 3, stride: 2, padTop: stemPad.before, padLeft: stemPad.before,
+               outHeight: s, outWidth: s, columns: &columns, out: &a)
+        relu6(&a, count: config.stemChannels * n * s * s)
+
+        for block in blocks {
+            let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
+            let o = pad.output
+            a.withUnsafeMutableBufferPointer { ab in
+            b.withUnsafeMutableBufferPointer { bb in
+            expanded.withUnsafeMutableBufferPointer { eb in
+            depthwised.withUnsafeMutableBufferPointer { db in
+                let x = ab.baseAddress!
+                var source = UnsafePointer(x)
+                if let expand = block.expand, let expandBias = block.expandBias {
+                    pointwiseConv(x, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
+                                  outChannels: block.expanded, out: eb.baseAddress!)
+                    relu6(eb.baseAddress!, count: block.expanded * n * s * s)
+                    source = UnsafePointer(eb.baseAddress!)
+                }
+                depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
+                              weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
+                              padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: db.baseAddress!)
+                relu6(db.baseAddress!, count: block.expanded * n * o * o)
+                pointwiseConv(db.baseAddress!, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
+                              bias: block.projectBias, outChannels: block.output, out: bb.baseAddress!)
+                if block.residual { addInPlace(bb.baseAddress!, x, count: block.output * n * o * o) }
+            }}}}
+            swap(&a, &b)
+            s = o
+        }
+        pointwiseConv(a, inChannels: blocks.last!.output, spatial: n * s * s, weight: head, bias: headBias,
+                      outChannels: config.headChannels, out: &b)
+        relu6(&b, count: config.headChannels * n * s * s)
+        globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: &pooled)
+        return pooled
+    }
+
+    /// ImageNet logits (N, classes) from pooled features (N, headChannels); nil without `_fc`.
+    public func logits(features: [Float], count n: Int) -> [Float]? {
+        guard let classifier, let classifierBias, let classes = config.numClasses else { return nil }
+        var out = [Float](repeating: 0, count: n * classes)
+        linear(features, rows: n, inFeatures: config.headChannels, weight: classifier, bias: classifierBias, outFeatures: classes, out: &out)
+        return out
+    }
+}
+
+/// `towers.vision.config`, written by the converter from the reference's builder.
+public struct EfficientNetLiteConfig: Codable, Sendable {
+    /// Stage strings as in `efficientnet_lite_pytorch.utils.efficientnet_lite`, e.g. `r2_k3_s22_e6_i16_o24`.
+    public var blocks: [String]
+    public var stemChannels: Int
+    public var headChannels: Int
+    public var numClasses: Int?
+    public var batchNormFolded: Bool
+}

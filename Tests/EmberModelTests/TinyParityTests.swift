@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+@testable import EmberModel
+
+/// Parity with the PyTorch references on the committed tiny random-weight model
+/// (Fixtures/tiny, made by Ops/reference/make_tiny_fixtures.py; fixture version 1).
+@Suite("Tiny random-weight parity")
+struct TinyParityTests {
+    let manifest: ModelManifest
+    let reference: SafeTensorsFile
+
+    init() throws {
+        manifest = try ModelManifest.load(directory: tinyModel)
+        reference = try SafeTensorsFile(path: tinyModel.appendingPathComponent("reference.safetensors").path)
+        #expect(reference.metadata["fixture_version"] == "1")
+    }
+
+    func file(_ name: String) throws -> SafeTensorsFile { try SafeTensorsFile(path: tinyModel.appendingPathComponent(name).path) }
+
+    @Test("WordPiece ids equal the Hugging Face BertTokenizer's")
+    func tokenizer() throws {
+        let texts = try JSONDecoder().decode([String].self, from: Data(contentsOf: tinyModel.appendingPathComponent("texts.json")))
+        let tokenizer = try WordPieceTokenizer(vocabularyFile: tinyModel.appendingPathComponent("vocab.txt"), config: manifest.towers.text!.tokenizer)
+        for (i, text) in texts.enumerated() {
+            let expected = try reference.int64s("text.\(i).ids")
+            #expect(tokenizer.encode(text).map(Int64.init) == expected, "\(text)")
+        }
+    }
+
+    @Test("BERT hidden states and pooled embeddings match transformers")
+    func bert() throws {
+        let text = manifest.towers.text!
+        let bert = try BertEncoder(weights: try file(text.weights), config: text.config)
+        var sequences: [[Int32]] = []
+        for i in 0..<4 { sequences.append(try reference.int64s("text.\(i).ids").map { Int32($0) }) }
+        let states = try bert.hiddenStates(sequences)
+        var start = 0
+        for (i, sequence) in sequences.enumerated() {
+            let count = sequence.count * text.config.hiddenSize
+            expectClose(Array(states[start..<(start + count)]), try reference.floats("text.\(i).states"), "text \(i) states")
+            start += count
+        }
+        for (i, embedding) in try bert.embed(sequences).enumerated() {
+            expectClose(embedding, try reference.floats("text.\(i).embedding"), "text \(i) embedding")
+        }
+    }
+
+    @Test("EfficientNet-Lite features and logits match efficientnet_lite_pytorch (BN folded by the converter)")
+    func efficientNet() throws {
+        let vision = manifest.towers.vision!
+        let net = try EfficientNetLite(weights: try file(vision.weights), config: vision.config)
+        let frames = try reference.floats("vision.frames")
+        let features = try net.features(frames: frames, count: 3, size: vision.preprocessing.imageSize)
+        expectClose(features, try reference.floats("vision.features"), "vision features")
+        expectClose(net.logits(features: features, count: 3) ?? [], try reference.floats("vision.logits"), "vision logits")
+        // One frame alone gives the same features as inside the batch.
+        let size = 3 * 33 * 33
+        let single = try net.features(frames: Array(frames[size..<(2 * size)]), count: 1, size: 33)
+        expectClose(single, Array(features[1280..<2560]), tolerance: 1e-5, minCosine: 0.999999, "single frame")
+    }
+
+    @Test("Whisper encoder states match transformers' layers on unpadded clips (odd, even, one frame)")
+    func whisper() throws {
+        let audio = manifest.towers.audio!
+        let encoder = try WhisperEncoder(weights: try file(audio.weights), config: audio.config)
+        var clips: [LogMel] = []
+        for i in 0..<3 {
+            let mel = try reference.floats("audio.\(i).mel")
+            let frames = reference.entries["audio.\(i).mel"]!.shape[1]
+            clips.append(LogMel(bins: 8, frames: frames, values: mel))
+        }
+        #expect(clips.map { encoder.positions(forFrames: $0.frames) } == [11, 5, 1])
+        let packed = try encoder.hiddenStates(clips)
+        var start = 0
+        for (i, clip) in clips.enumerated() {
+            let count = encoder.positions(forFrames: clip.frames) * audio.config.dModel
+            expectClose(Array(packed[start..<(start + count)]), try reference.floats("audio.\(i).states"), "audio \(i) states")
+            // Alone equals packed.
+            expectClose(try encoder.hiddenStates([clip]), Array(packed[start..<(start + count)]), tolerance: 1e-5, "audio \(i) alone")
+            start += count
+        }
+        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 8, frames: 40, values: [Float](repeating: 0, count: 320))]) }
+        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 7, frames: 2, values: [Float](repeating: 0, count: 14))]) }
+    }
+
+    @Test("loading fails with got/expected shapes on a mis-shaped tensor, and on missing ones")
+    func strictLoading() throws {
+        var text = manifest.towers.text!.config
+        text.intermediateSize = 48
+        #expect(throws: ModelError.shapeMismatch(tensor: "encoder.layer.0.intermediate.dense.weight", got: [64, 32], expected: [48, 32])) {
+            try BertEncoder(weights: try file("text.safetensors"), config: text)
+        }
+        var audio = manifest.towers.audio!.config
+        audio.encoderLayers = 3
+        #expect(throws: ModelError.missingTensor("encoder/layer_2/self_attention/layer_norm/gamma")) {
+            try WhisperEncoder(weights: try file("audio.safetensors"), config: audio)
+        }
+        var vision = manifest.towers.vision!.config
+        vision.blocks.removeLast()
+        #expect(throws: ModelError.self) { try EfficientNetLite(weights: try file("vision.safetensors"), config: vision) }
+    }
+}
+
+@Suite("Embedding engine")
+struct EngineTests {
+    let engine: EmbeddingEngine
+    let reference: SafeTensorsFile
+
+    init() throws {
+        engine = try EmbeddingEngine(modelDirectory: tinyModel, threads: 1)
+        reference = try SafeTensorsFile(path: tinyModel.appendingPathComponent("reference.safetensors").path)
+    }
+
+    func items() throws -> [ItemInput] {
+        let frames = try reference.floats("vision.frames")
+        let size = 3 * 33 * 33
+        let frame = { (i: Int) in Array(frames[(i * size)..<((i + 1) * size)]) }
+        let mel = { (i: Int) throws -> LogMel in
+            LogMel(bins: 8, frames: self.reference.entries["audio.\(i).mel"]!.shape[1], values: try self.reference.floats("audio.\(i).mel"))
+        }
+        return [
+            ItemInput(text: "the cat sat on the mat.", frames: [frame(0), frame(1)], logMel: try mel(0)),
+            ItemInput(text: "Hello, World!"),
+            ItemInput(frames: [frame(2)]),
+            ItemInput(logMel: try mel(1)),
+            ItemInput(text: "playing dogs ran", logMel: try mel(2)),
+        ]
+    }
+
+    @Test("fused vectors follow the reference towers and the manifest's weights")
+    func fusedAgainstReference() throws {
+        let result = try engine.embed(try items())
+        #expect(result.count == 5)
+        #expect(result.allSatisfy { $0.vector.count == 1344 })
+        // Item 0: text 0, mean of frames 0 and 1, audio clip 0; weights text 1, vision 0.5, audio 2.
+        let features = try reference.floats("vision.features")
+        var vision = (0..<1280).map { (features[$0] + features[1280 + $0]) / 2 }
+        l2Normalize(&vision)
+        let statesCount = 11 * 32
+        let states = try reference.floats("audio.0.states")
+        var audio = [Float](repeating: 0, count: 32)
+        for p in 0..<11 { for c in 0..<32 { audio[c] += states[p * 32 + c] / 11 } }
+        l2Normalize(&audio)
+        #expect(states.count == statesCount)
+        var expected = try reference.floats("text.0.embedding") + vision.map { $0 * 0.5 } + audio.map { $0 * 2 }
+        l2Normalize(&expected)
+        expectClose(result[0].vector, expected, "item 0 fused")
+        #expect(result[0].modalities == ModalityInfo(visionFrames: 2, textTokens: 9, audioSeconds: 0.21))
+        // Absent towers are zero blocks.
+        #expect(result[1].vector[32...].allSatisfy { $0 == 0 })
+        #expect(result[2].vector[..<32].allSatisfy { $0 == 0 } && result[2].vector[1312...].allSatisfy { $0 == 0 })
+        for item in result {
+            let norm = item.vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - 1) < 1e-5)
+        }
+    }
+
+    @Test("a batch gives the same vectors as items one by one")
+    func batchedEqualsSingle() throws {
+        let inputs = try items()
+        let batched = try engine.embed(inputs)
+        for (i, input) in inputs.enumerated() {
+            let single = try engine.embed([input])[0]
+            expectClose(single.vector, batched[i].vector, tolerance: 1e-6, minCosine: 0.9999999, "item \(i)")
+            #expect(single.modalities == batched[i].modalities)
+        }
+    }
+
+    @Test("bad items are errors, not crashes; f16 output is half the bytes")
+    func errorsAndDTypes() throws {
+        #expect(throws: ModelError.invalidInput("item 0 has no text, frames or audio")) { try engine.embed([ItemInput()]) }
+        #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: [[1, 2, 3]])]) }
+        #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 80, frames: 1, values: [Float](repeating: 0, count: 80)))]) }
+        #expect(try engine.embed([]).isEmpty)
+        let item = try engine.embed([ItemInput(text: "a b c")])[0]
+        let f32 = item.bytes(.float32), f16 = item.bytes(.float16)
+        #expect(f32.count == 1344 * 4 && f16.count == 1344 * 2)
+        let first = f16.withUnsafeBytes { Float(Float16(bitPattern: UInt16(littleEndian: $0.load(as: UInt16.self)))) }
+        #expect(abs(first - item.vector[0]) < 1e-3)
+        #expect(engine.modelID.hasPrefix("tiny-omni@"))
+    }
+}

@@ -182,3 +182,34 @@ struct KernelTests {
         #expect(fusion.dimension == 6)
     }
 }
+
+@Suite("Vector math")
+struct VectorMathTests {
+    @Test("vectorized exp and GELU match libm over a wide range, tails included", arguments: [1, 7, 8, 9, 1001])
+    func againstLibm(count: Int) {
+        let inputs = (0..<count).map { Float($0) / Float(max(count - 1, 1)) * 24 - 12 }
+        var gelu = inputs
+        geluErf(&gelu, count: count)
+        let expected = inputs.map { 0.5 * $0 * (1 + erff($0 / Float(2).squareRoot())) }
+        expectClose(gelu, expected, tolerance: 2e-6, "gelu")
+        var row = inputs.map { $0 * 7 }  // softmax over [-84, 84]
+        softmaxRows(&row, rows: 1, width: count)
+        let peak = row.indices.map { inputs[$0] * 7 }.max()!
+        let e = inputs.map { expf($0 * 7 - peak) }
+        let total = e.reduce(0, +)
+        expectClose(row, e.map { $0 / total }, tolerance: 1e-6, "softmax")
+    }
+
+    @Test("exp is accurate to a few ulp and erf saturates")
+    func pointwise() {
+        for value in stride(from: Float(-87), through: 88, by: 0.37) {
+            let got = exp(Lanes(repeating: value))[0]
+            #expect(abs(got - expf(value)) <= 4e-7 * expf(value), "exp(\(value)) = \(got), libm \(expf(value))")
+        }
+        for value in stride(from: Float(-6), through: 6, by: 0.01) {
+            #expect(abs(erf(Lanes(repeating: value))[0] - erff(value)) <= 1e-6, "erf(\(value))")
+        }
+        #expect(exp(Lanes(repeating: -.infinity))[0] == 0)
+        #expect(exp(Lanes(repeating: -100))[0] == 0)
+    }
+}

@@ -40,12 +40,9 @@ public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Floa
 }
 
 /// GELU in its exact form, `x/2 · (1 + erf(x/√2))`, in place (BERT "gelu", Whisper).
+/// Vectorized erf (see VectorMath.swift); `geluErfReference` in the tests uses libm.
 public func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    let invSqrt2: Float = 0.70710678118654752
-    for i in 0..<count {
-        let v = x[i]
-        x[i] = 0.5 * v * (1 + erff(v * invSqrt2))
-    }
+    mapLanes(x, count: count) { v in 0.5 * v * (1 + erf(v * 0.70710678118654752)) }
 }
 
 /// `min(max(x, 0), 6)` in place (EfficientNet-Lite).
@@ -53,19 +50,14 @@ public func relu6(_ x: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { x[i] = min(max(x[i], 0), 6) }
 }
 
-/// Softmax over each row of x (R, W), in place, max-subtracted for stability.
+/// Softmax over each row of x (R, W), in place, max-subtracted for stability
+/// (vectorized exp; −∞ entries become 0).
 public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
     for r in 0..<rows {
         let row = x + r * width
-        var peak = -Float.infinity
-        for i in 0..<width { peak = max(peak, row[i]) }
-        var sum: Float = 0
-        for i in 0..<width {
-            let e = expf(row[i] - peak)
-            row[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
+        let peak = maximum(row, count: width)
+        mapLanes(row, count: width) { v in exp(v - peak) }
+        let inv = 1 / sum(row, count: width)
         for i in 0..<width { row[i] *= inv }
     }
 }

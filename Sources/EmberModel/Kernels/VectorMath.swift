@@ -8,7 +8,7 @@ typealias Lanes = SIMD8<Float>
 /// construction); relative error about 2e-7. Inputs below −87.3 give 0 (so −∞ does too).
 @inline(__always)
 func exp(_ x: Lanes) -> Lanes {
-    let clamped = x.clamped(lowerBound: Lanes(repeating: -87.3), upperBound: Lanes(repeating: 88.3))
+    let clamped = clamp(x, -87.3, 88.3)
     // n = round(x / ln 2) with the 1.5·2²³ trick: adding it leaves n in the low mantissa bits.
     let magic: Float = 12582912
     let shifted = clamped * 1.44269504088896341 + magic
@@ -33,7 +33,7 @@ func exp(_ x: Lanes) -> Lanes {
 /// beyond); absolute error below 1e-6.
 @inline(__always)
 func erf(_ x: Lanes) -> Lanes {
-    let c = x.clamped(lowerBound: Lanes(repeating: -4), upperBound: Lanes(repeating: 4))
+    let c = clamp(x, -4, 4)
     let x2 = c * c
     var p = Lanes(repeating: -2.72614225801306e-10)
     p = p * x2 + 2.77068142495902e-08
@@ -49,6 +49,12 @@ func erf(_ x: Lanes) -> Lanes {
     q = q * x2 + -7.37332916720468e-03
     q = q * x2 + -1.42647390514189e-02
     return p / q
+}
+
+/// Lane-wise clamp to [low, high] (the generic `clamped` is not specialized well).
+@inline(__always)
+func clamp(_ x: Lanes, _ low: Float, _ high: Float) -> Lanes {
+    x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
 }
 
 /// Applies `body` to `count` floats in place, eight at a time (the tail through a padded vector).
@@ -76,7 +82,8 @@ func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
     var best = Lanes(repeating: -.infinity)
     var i = 0
     while i + 8 <= count {
-        best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self))
+        let v = raw.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
+        best = best.replacing(with: v, where: v .> best)
         i += 8
     }
     var result = best.max()

@@ -105,16 +105,21 @@ public final class EfficientNetLite: Sendable {
         guard size >= 1, frames.count == n * 3 * size * size else {
             throw ModelError.invalidInput("expected \(n) frames of 3×\(size)×\(size) floats, got \(frames.count) values")
         }
-        // Plan the spatial sizes once to size the scratch buffers.
+        // Plan the spatial sizes once to size the scratch buffers: block inputs/outputs
+        // (ping-pong a, b), expanded activations, depthwise outputs, stem columns.
         let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
         var spatial = stemPad.output
-        var largest = config.stemChannels * spatial * spatial
+        var largestIO = config.stemChannels * spatial * spatial, largestExpanded = 0, largestDepthwise = 0
         for block in blocks {
-            largest = max(largest, block.expanded * spatial * spatial)
+            largestExpanded = max(largestExpanded, block.expanded * spatial * spatial)
             spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
+            largestDepthwise = max(largestDepthwise, block.expanded * spatial * spatial)
+            largestIO = max(largestIO, block.output * spatial * spatial)
         }
-        largest = max(largest, config.headChannels * spatial * spatial) * n
-        var a = [Float](repeating: 0, count: largest), b = a, expanded = a, depthwised = a
+        largestIO = max(largestIO, config.headChannels * spatial * spatial)
+        var a = [Float](repeating: 0, count: largestIO * n), b = [Float](repeating: 0, count: largestIO * n)
+        var expanded = [Float](repeating: 0, count: largestExpanded * n)
+        var depthwised = [Float](repeating: 0, count: largestDepthwise * n)
         var columns = [Float](repeating: 0, count: 27 * n * stemPad.output * stemPad.output)
         var input = [Float](repeating: 0, count: frames.count)
         var pooled = [Float](repeating: 0, count: n * config.headChannels)

@@ -39,6 +39,10 @@ SENTENCES = [
     "   leading and trailing   whitespace\tand\ttabs\nnewlines   ",
     "",
     " ".join(["repetition"] * 300),
+    "Emoji 🎉🔥 and symbols ™ © ° ± × ÷ → ∞",
+    "こんにちは世界、カタカナとひらがな。한국어 안녕하세요. Привет, мир! Γειά σου Κόσμε. مرحبا بالعالم",
+    "zero\u200bwidth, bell\u0007 control, soft\u00adhyphen, ligature ﬁne, İstanbul, ǅ, Å vs A\u030a",
+    "ＦＵＬＬＷＩＤＴＨ ｆｏｒｍｓ １２３ and 〈brackets〉 «guillemets» ¿qué? ¡sí!",
 ]
 
 # ffmpeg lavfi sources rendered at 224×224 as raw RGB; the Swift test renders the same.

@@ -172,6 +172,10 @@ struct EngineTests {
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: [[1, 2, 3]])]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 80, frames: 1, values: [Float](repeating: 0, count: 80)))]) }
         #expect(try engine.embed([]).isEmpty)
+        let nan = [Float](repeating: .nan, count: 3 * 33 * 33)
+        #expect(throws: ModelError.invalidInput("item 1: the embedding is not finite (NaN or infinity in the frames or log-mel?)")) {
+            try engine.embed([ItemInput(text: "a"), ItemInput(text: "b", frames: [nan])])
+        }
         let item = try engine.embed([ItemInput(text: "a b c")])[0]
         let f32 = item.bytes(.float32), f16 = item.bytes(.float16)
         #expect(f32.count == 1344 * 4 && f16.count == 1344 * 2)

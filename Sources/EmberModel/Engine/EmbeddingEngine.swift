@@ -30,7 +30,8 @@ public struct ItemEmbedding: Sendable {
     /// L2-normalized, `output.dim` values.
     public var vector: [Float]
     public var modalities: ModalityInfo
-    /// Each present tower's pooled vector before fusion (text and audio before their L2).
+    /// Each present tower's pooled vector before fusion weighting: text is L2-normalized
+    /// (sentence-transformers style), vision is the mean over frames, audio the mean over positions.
     public var towers: [String: [Float]]
 
     /// The vector as little-endian bytes of `dtype` (`f32` or `f16`).
@@ -156,7 +157,11 @@ public final class EmbeddingEngine: Sendable {
         }
 
         return try inputs.indices.map { i in
-            ItemEmbedding(vector: try fusion.fuse(towers[i]), modalities: info[i], towers: towers[i])
+            let vector = try fusion.fuse(towers[i])
+            guard vector.allSatisfy(\.isFinite) else {
+                throw ModelError.invalidInput("item \(i): the embedding is not finite (NaN or infinity in the frames or log-mel?)")
+            }
+            return ItemEmbedding(vector: vector, modalities: info[i], towers: towers[i])
         }
     }
 }

@@ -171,6 +171,13 @@ struct EngineTests {
         #expect(throws: ModelError.invalidInput("item 0 has no text, frames or audio")) { try engine.embed([ItemInput()]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: [[1, 2, 3]])]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 80, frames: 1, values: [Float](repeating: 0, count: 80)))]) }
+        // Longer than the encoder's window (32 frames here, 30 s for Whisper): the first window is used.
+        let long = LogMel(bins: 8, frames: 50, values: pseudoRandom(400, seed: 5))
+        let clipped = try engine.embed([ItemInput(logMel: long)])[0]
+        let window = try engine.embed([ItemInput(logMel: long.prefix(frames: 32))])[0]
+        #expect(clipped.vector == window.vector && clipped.modalities.audioSeconds == 0.32)
+        #expect(long.prefix(frames: 2).values == [long.values[0], long.values[1]] + Array(long.values[50...51]) + Array(long.values[100...101])
+                + Array(long.values[150...151]) + Array(long.values[200...201]) + Array(long.values[250...251]) + Array(long.values[300...301]) + Array(long.values[350...351]))
         #expect(try engine.embed([]).isEmpty)
         let nan = [Float](repeating: .nan, count: 3 * 33 * 33)
         #expect(throws: ModelError.invalidInput("item 1: the embedding is not finite (NaN or infinity in the frames or log-mel?)")) {

@@ -44,6 +44,15 @@ public struct LogMel: Sendable, Equatable {
         self.frames = frames
         self.values = values
     }
+
+    /// The first `count` frames (all bins).
+    public func prefix(frames count: Int) -> LogMel {
+        let kept = max(0, min(count, frames))
+        var out = [Float]()
+        out.reserveCapacity(bins * kept)
+        for b in 0..<bins where values.count >= (b + 1) * frames { out += values[(b * frames)..<(b * frames + kept)] }
+        return LogMel(bins: bins, frames: kept, values: out)
+    }
 }
 
 /// The audio tower.

@@ -8,7 +8,7 @@ public struct ItemInput: Sendable {
     /// Preprocessed frames, each `3 × S × S` floats in CHW order, S = the manifest's
     /// `image_size`, normalized with its mean/std: `(rgb / 255 − mean) / std`.
     public var frames: [[Float]]
-    /// 80 × T log-mel spectrogram of up to 30 s of 16 kHz mono audio.
+    /// 80 × T log-mel spectrogram of 16 kHz mono audio; only the first 30 s (T ≤ 3000) are used.
     public var logMel: LogMel?
 
     public init(text: String? = nil, frames: [[Float]] = [], logMel: LogMel? = nil) {
@@ -149,7 +149,12 @@ public final class EmbeddingEngine: Sendable {
         let audioItems = inputs.indices.filter { inputs[$0].logMel != nil }
         if !audioItems.isEmpty {
             guard let audio, let pre = manifest.towers.audio?.preprocessing else { throw ModelError.invalidInput("the model has no audio tower") }
-            let clips = audioItems.map { inputs[$0].logMel! }
+            // Whisper's window is 30 s: longer audio is embedded from its first 30 s.
+            let limit = 2 * audio.config.maxSourcePositions
+            let clips = audioItems.map { i in
+                let mel = inputs[i].logMel!
+                return mel.frames <= limit ? mel : mel.prefix(frames: limit)
+            }
             for (i, vector) in zip(audioItems, try audio.pooled(clips)) { towers[i]["audio"] = vector }
             for (i, clip) in zip(audioItems, clips) {
                 info[i].audioSeconds = Double(clip.frames * pre.hopLength) / Double(pre.sampleRate)

@@ -166,6 +166,25 @@ struct EngineTests {
         }
     }
 
+    @Test("micro-batches split into passes by token, frame and position budgets")
+    func passes() throws {
+        #expect(EmbeddingEngine.passes([], budget: 10) == [])
+        #expect(EmbeddingEngine.passes([3, 4, 3, 1], budget: 10) == [0..<3, 3..<4])
+        #expect(EmbeddingEngine.passes([12, 2, 8, 9], budget: 10) == [0..<1, 1..<3, 3..<4])
+        // Nine frames take three CNN passes and equal the frames one at a time.
+        let vision = try #require(engine.vision)
+        let frames = try reference.floats("vision.frames")
+        let size = 3 * 33 * 33
+        let nine = (0..<9).map { i in Array(frames[((i % 3) * size)..<((i % 3 + 1) * size)]).map { $0 * Float(1 + i / 3) } }
+        let arena = ScratchArena()
+        let batched = try vision.features(frames: nine, size: 33, arena: arena)
+        for (i, frame) in nine.enumerated() {
+            expectClose(try vision.features(frames: [frame], size: 33), Array(batched[(i * 1280)..<((i + 1) * 1280)]),
+                        tolerance: 1e-5, minCosine: 0.999999, "frame \(i)")
+        }
+        #expect(arena.capacity == vision.scratchFloats(frames: 4, size: 33) && arena.growths == 1)
+    }
+
     @Test("bad items are errors, not crashes; f16 output is half the bytes")
     func errorsAndDTypes() throws {
         #expect(throws: ModelError.invalidInput("item 0 has no text, frames or audio")) { try engine.embed([ItemInput()]) }

@@ -83,8 +83,18 @@ public final class WhisperEncoder: Sendable {
     /// Encoder positions produced for `frames` mel frames: conv2 has stride 2, padding 1, kernel 3.
     public func positions(forFrames frames: Int) -> Int { (frames - 1) / 2 + 1 }
 
+    /// Scratch floats one pass over clips of these frame counts needs: conv columns and
+    /// conv1 output for the longest clip; x, normed, context (P, D); qkv (P, 3D);
+    /// hidden (P, F); scores (P_max²).
+    public func scratchFloats(frames: [Int]) -> Int {
+        let d = config.dModel
+        let positions = frames.map { self.positions(forFrames: $0) }
+        let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
+        return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + widest * widest
+    }
+
     /// Encoder states of several clips packed along positions: (Σ P_i, D).
-    public func hiddenStates(_ clips: [LogMel]) throws -> [Float] {
+    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [Float] {
         let d = config.dModel, f = config.encoderFfnDim, m = config.numMelBins
         let heads = config.encoderAttentionHeads, headDim = d / heads
         for clip in clips {
@@ -103,67 +113,50 @@ public final class WhisperEncoder: Sendable {
         for length in lengths { starts.append(offset); offset += length }
         let maxFrames = clips.map(\.frames).max()!
 
-        // Scratch for the batch: columns of the larger conv, conv1 output (T, D), x (P, D),
-        // normed (P, D), qkv (P, 3D), context (P, D), hidden (P, F), scores (P_max²).
-        var columns = [Float](repeating: 0, count: maxFrames * max(m, d) * 3)
-        var front = [Float](repeating: 0, count: maxFrames * d)
-        var x = [Float](repeating: 0, count: tokens * d)
-        var normed = [Float](repeating: 0, count: tokens * d)
-        var qkv = [Float](repeating: 0, count: tokens * 3 * d)
-        var context = [Float](repeating: 0, count: tokens * d)
-        var hidden = [Float](repeating: 0, count: tokens * f)
-        var scores = [Float](repeating: 0, count: maxLength * maxLength)
+        arena.begin(floats: scratchFloats(frames: clips.map(\.frames)))
+        let columns = arena.carve(maxFrames * max(m, d) * 3), front = arena.carve(maxFrames * d)
+        let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
+        let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
 
         // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
         for (clip, (start, length)) in zip(clips, zip(starts, lengths)) {
             let t = clip.frames
             im2col1d(clip.values, channels: m, length: t, channelStride: t, timeStride: 1,
-                     kernel: 3, stride: 1, padding: 1, outLength: t, columns: &columns)
-            linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: &front)
-            geluErf(&front, count: t * d)
+                     kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns)
+            linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front)
+            geluErf(front, count: t * d)
             im2col1d(front, channels: d, length: t, channelStride: 1, timeStride: d,
-                     kernel: 3, stride: 2, padding: 1, outLength: length, columns: &columns)
-            x.withUnsafeMutableBufferPointer { xb in
-                let out = xb.baseAddress! + start * d
-                linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out)
-                geluErf(out, count: length * d)
-                addInPlace(out, positions, count: length * d)
-            }
+                     kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns)
+            let out = x + start * d
+            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out)
+            geluErf(out, count: length * d)
+            addInPlace(out, positions, count: length * d)
         }
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
-            x.withUnsafeMutableBufferPointer { xb in
-            normed.withUnsafeMutableBufferPointer { nb in
-            qkv.withUnsafeMutableBufferPointer { qb in
-            context.withUnsafeMutableBufferPointer { cb in
-            hidden.withUnsafeMutableBufferPointer { hb in
-            scores.withUnsafeMutableBufferPointer { sb in
-                let x = xb.baseAddress!, normed = nb.baseAddress!, qkv = qb.baseAddress!
-                let context = cb.baseAddress!, hidden = hb.baseAddress!
-                // x += attention(LN(x))
-                layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed)
-                linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv)
-                attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                          scale: scale, scores: sb.baseAddress!, out: context)
-                linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed)
-                addInPlace(x, normed, count: tokens * d)
-                // x += W2 · gelu(W1 · LN(x))
-                layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed)
-                linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden)
-                geluErf(hidden, count: tokens * f)
-                linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed)
-                addInPlace(x, normed, count: tokens * d)
-            }}}}}}
+            // x += attention(LN(x))
+            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv)
+            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
+                      scale: scale, scores: scores, out: context)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed)
+            addInPlace(x, normed, count: tokens * d)
+            // x += W2 · gelu(W1 · LN(x))
+            layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden)
+            geluErf(hidden, count: tokens * f)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed)
+            addInPlace(x, normed, count: tokens * d)
         }
-        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: &x)
-        return x
+        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x)
+        return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }
 
     /// One D-vector per clip: the mean of its encoder states (every position is a real frame).
-    public func pooled(_ clips: [LogMel]) throws -> [[Float]] {
+    public func pooled(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [[Float]] {
         let d = config.dModel
-        let states = try hiddenStates(clips)
+        let states = try hiddenStates(clips, arena: arena)
         var start = 0
         return clips.map { clip in
             let length = positions(forFrames: clip.frames)

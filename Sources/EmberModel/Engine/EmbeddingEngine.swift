@@ -58,6 +58,12 @@ public final class EmbeddingEngine: Sendable {
     public let vision: EfficientNetLite?
     public let audio: WhisperEncoder?
     public let fusion: LateFusion
+    let arenas: ArenaPool
+
+    /// Text tokens per BERT pass and encoder positions per Whisper pass (two 30 s clips):
+    /// larger micro-batches run in several passes, which bounds scratch memory.
+    public static let textTokensPerPass = 2048
+    public static let audioPositionsPerPass = 3000
 
     /// `omni-small@<weights hash>`, the `model` field of output records.
     public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" }
@@ -92,7 +98,22 @@ public final class EmbeddingEngine: Sendable {
             audio = nil
         }
         fusion = LateFusion(order: manifest.fusion.order, widths: widths, weights: manifest.fusion.weights)
+        // Scratch sized once for the largest pass of each tower (pages are touched only when used).
+        var scratch = 0
+        if let text, let t = manifest.towers.text {
+            let longest = min(t.tokenizer.maxLength, t.config.maxPositionEmbeddings)
+            scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest))
+        }
+        if let vision, let size = manifest.towers.vision?.preprocessing.imageSize {
+            scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size))
+        }
+        if let audio {
+            let window = 2 * audio.config.maxSourcePositions
+            scratch = max(scratch, audio.scratchFloats(frames: [Int](repeating: window, count: max(1, Self.audioPositionsPerPass / audio.config.maxSourcePositions))))
+        }
+        arenas = ArenaPool(initialFloats: scratch)
         logger.info("model loaded", metadata: [
+            "scratch_mb": "\(String(format: "%.1f", Double(scratch * 4) / 1_048_576))",
             "model": "\(manifest.id)@\(manifest.weightsHash)", "dim": "\(manifest.output.dim)",
             "towers": "\(widths.keys.sorted().joined(separator: ","))", "blas_threads": "\(threads)",
         ])
@@ -113,7 +134,11 @@ public final class EmbeddingEngine: Sendable {
         if !textItems.isEmpty {
             guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }
             let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
-            for (i, vector) in zip(textItems, try text.embed(sequences)) { towers[i]["text"] = vector }
+            var vectors: [[Float]] = []
+            for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
+                vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0) }
+            }
+            for (i, vector) in zip(textItems, vectors) { towers[i]["text"] = vector }
             for (i, sequence) in zip(textItems, sequences) { info[i].textTokens = sequence.count }
         }
 
@@ -122,18 +147,13 @@ public final class EmbeddingEngine: Sendable {
             guard let vision, let size = manifest.towers.vision?.preprocessing.imageSize else {
                 throw ModelError.invalidInput("the model has no vision tower")
             }
-            let expected = 3 * size * size
-            var batch: [Float] = []
             for i in visionItems {
-                for frame in inputs[i].frames {
-                    guard frame.count == expected else {
-                        throw ModelError.invalidInput("item \(i): frame has \(frame.count) values, expected 3×\(size)×\(size)")
-                    }
-                    batch.append(contentsOf: frame)
+                for frame in inputs[i].frames where frame.count != 3 * size * size {
+                    throw ModelError.invalidInput("item \(i): frame has \(frame.count) values, expected 3×\(size)×\(size)")
                 }
             }
-            let total = visionItems.reduce(0) { $0 + inputs[$1].frames.count }
-            let features = try vision.features(frames: batch, count: total, size: size)
+            let frames = visionItems.flatMap { inputs[$0].frames }
+            let features = try arenas.withArena { try vision.features(frames: frames, size: size, arena: $0) }
             let width = vision.featureWidth
             var frame = 0
             for i in visionItems {
@@ -155,7 +175,11 @@ public final class EmbeddingEngine: Sendable {
                 let mel = inputs[i].logMel!
                 return mel.frames <= limit ? mel : mel.prefix(frames: limit)
             }
-            for (i, vector) in zip(audioItems, try audio.pooled(clips)) { towers[i]["audio"] = vector }
+            var vectors: [[Float]] = []
+            for pass in Self.passes(clips.map { audio.positions(forFrames: $0.frames) }, budget: Self.audioPositionsPerPass) {
+                vectors += try arenas.withArena { try audio.pooled(Array(clips[pass]), arena: $0) }
+            }
+            for (i, vector) in zip(audioItems, vectors) { towers[i]["audio"] = vector }
             for (i, clip) in zip(audioItems, clips) {
                 info[i].audioSeconds = Double(clip.frames * pre.hopLength) / Double(pre.sampleRate)
             }
@@ -168,6 +192,25 @@ public final class EmbeddingEngine: Sendable {
             }
             return ItemEmbedding(vector: vector, modalities: info[i], towers: towers[i])
         }
+    }
+}
+
+extension EmbeddingEngine {
+    /// Consecutive index ranges whose sizes sum to at most `budget` (a single larger
+    /// element gets a pass of its own).
+    static func passes(_ sizes: [Int], budget: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
+        var start = 0, total = 0
+        for (i, size) in sizes.enumerated() {
+            if i > start && total + size > budget {
+                result.append(start..<i)
+                start = i
+                total = 0
+            }
+            total += size
+        }
+        if start < sizes.count { result.append(start..<sizes.count) }
+        return result
     }
 }
 

@@ -58,8 +58,14 @@ public final class BertEncoder: Sendable {
         try loader.finish()
     }
 
+    /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D);
+    /// hidden (T, F); scores (L, L) for the longest sequence L.
+    public func scratchFloats(tokens: Int, maxLength: Int) -> Int {
+        tokens * (6 * config.hiddenSize + config.intermediateSize) + maxLength * maxLength
+    }
+
     /// Last hidden states (T, D) of the sequences packed one after another.
-    public func hiddenStates(_ sequences: [[Int32]]) throws -> [Float] {
+    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena = ScratchArena()) throws -> [Float] {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, headDim = d / heads
         let lengths = sequences.map(\.count)
@@ -67,74 +73,58 @@ public final class BertEncoder: Sendable {
         guard maxLength <= config.maxPositionEmbeddings else {
             throw ModelError.invalidInput("sequence of \(maxLength) tokens exceeds \(config.maxPositionEmbeddings) positions")
         }
+        for id in sequences.joined() where id < 0 || Int(id) >= config.vocabSize {
+            throw ModelError.invalidInput("token id \(id) outside the vocabulary")
+        }
         let tokens = lengths.reduce(0, +)
         var starts: [Int] = []
         var offset = 0
         for length in lengths { starts.append(offset); offset += length }
 
-        // Scratch, carved once for the whole batch: x (T, D), qkv (T, 3D), context (T, D),
-        // projection (T, D), hidden (T, F), scores (L, L).
-        var x = [Float](repeating: 0, count: tokens * d)
-        var qkv = [Float](repeating: 0, count: tokens * 3 * d)
-        var context = [Float](repeating: 0, count: tokens * d)
-        var projection = [Float](repeating: 0, count: tokens * d)
-        var hidden = [Float](repeating: 0, count: tokens * f)
-        var scores = [Float](repeating: 0, count: maxLength * maxLength)
+        arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength))
+        let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
+        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
 
         // Embeddings: word + position + token type 0, then LayerNorm.
         var row = 0
         for sequence in sequences {
             for (position, id) in sequence.enumerated() {
-                guard id >= 0, Int(id) < config.vocabSize else { throw ModelError.invalidInput("token id \(id) outside the vocabulary") }
+                let target = x + row * d
                 for i in 0..<d {
-                    x[row * d + i] = wordEmbeddings[Int(id) * d + i] + positionEmbeddings[position * d + i] + tokenTypeEmbeddings[i]
+                    target[i] = wordEmbeddings[Int(id) * d + i] + positionEmbeddings[position * d + i] + tokenTypeEmbeddings[i]
                 }
                 row += 1
             }
         }
-        x.withUnsafeMutableBufferPointer { x in
-            layerNorm(x.baseAddress!, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias,
-                      eps: config.layerNormEps, out: x.baseAddress!)
-        }
+        layerNorm(x, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias, eps: config.layerNormEps, out: x)
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
-            x.withUnsafeMutableBufferPointer { xb in
-            qkv.withUnsafeMutableBufferPointer { qkvb in
-            context.withUnsafeMutableBufferPointer { cb in
-            projection.withUnsafeMutableBufferPointer { pb in
-            hidden.withUnsafeMutableBufferPointer { hb in
-            scores.withUnsafeMutableBufferPointer { sb in
-                let x = xb.baseAddress!, qkv = qkvb.baseAddress!, context = cb.baseAddress!
-                let projection = pb.baseAddress!, hidden = hb.baseAddress!
-                // Self-attention: q, k, v side by side in one (T, 3D) buffer.
-                linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d)
-                linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d)
-                linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d)
-                attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                          scale: scale, scores: sb.baseAddress!, out: context)
-                linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection)
-                // Post-norm residual: x = LN(x + attention).
-                addInPlace(projection, x, count: tokens * d)
-                layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias,
-                          eps: config.layerNormEps, out: x)
-                // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
-                linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden)
-                geluErf(hidden, count: tokens * f)
-                linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection)
-                addInPlace(projection, x, count: tokens * d)
-                layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias,
-                          eps: config.layerNormEps, out: x)
-            }}}}}}
+            // Self-attention: q, k, v side by side in one (T, 3D) buffer.
+            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d)
+            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
+                      scale: scale, scores: scores, out: context)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection)
+            // Post-norm residual: x = LN(x + attention).
+            addInPlace(projection, x, count: tokens * d)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x)
+            // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
+            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden)
+            geluErf(hidden, count: tokens * f)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection)
+            addInPlace(projection, x, count: tokens * d)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x)
         }
-        return x
+        return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }
 
     /// Sentence embeddings: mean over each sequence's tokens (never padding), then L2.
     /// Returns one D-vector per sequence.
-    public func embed(_ sequences: [[Int32]]) throws -> [[Float]] {
+    public func embed(_ sequences: [[Int32]], arena: ScratchArena = ScratchArena()) throws -> [[Float]] {
         let d = config.hiddenSize
-        let states = try hiddenStates(sequences)
+        let states = try hiddenStates(sequences, arena: arena)
         var result: [[Float]] = []
         var start = 0
         for sequence in sequences {

@@ -99,72 +99,102 @@ public final class EfficientNetLite: Sendable {
         try loader.finish()
     }
 
+    /// Frames per CNN pass: bounds scratch memory (about 11.6 MB per 224² frame) while
+    /// keeping every 1×1 convolution a large GEMM (n = frames · H · W ≥ 4 · 49).
+    public static let framesPerPass = 4
+
+    /// Scratch floats one pass of `n` frames of size S needs: ping-pong block buffers,
+    /// expanded and depthwise activations, stem columns and the (3, N, S, S) input.
+    public func scratchFloats(frames n: Int, size: Int) -> Int {
+        let plan = plan(size: size)
+        return n * (2 * plan.io + plan.expanded + plan.depthwise + 27 * plan.stem * plan.stem + 3 * size * size)
+    }
+
+    private func plan(size: Int) -> (stem: Int, io: Int, expanded: Int, depthwise: Int) {
+        let stem = SamePadding(input: size, kernel: 3, stride: 2).output
+        var spatial = stem
+        var io = config.stemChannels * spatial * spatial, expanded = 0, depthwise = 0
+        for block in blocks {
+            expanded = max(expanded, block.expanded * spatial * spatial)
+            spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
+            depthwise = max(depthwise, block.expanded * spatial * spatial)
+            io = max(io, block.output * spatial * spatial)
+        }
+        return (stem, max(io, config.headChannels * spatial * spatial), expanded, depthwise)
+    }
+
     /// Pooled features (N, headChannels) of N frames given as (N, 3, S, S), normalized.
-    public func features(frames: [Float], count n: Int, size: Int) throws -> [Float] {
-        guard n > 0 else { return [] }
-        guard size >= 1, frames.count == n * 3 * size * size else {
+    public func features(frames: [Float], count n: Int, size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
+        let frameSize = 3 * size * size
+        guard size >= 1, frames.count == n * frameSize else {
             throw ModelError.invalidInput("expected \(n) frames of 3×\(size)×\(size) floats, got \(frames.count) values")
         }
-        // Plan the spatial sizes once to size the scratch buffers: block inputs/outputs
-        // (ping-pong a, b), expanded activations, depthwise outputs, stem columns.
-        let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
-        var spatial = stemPad.output
-        var largestIO = config.stemChannels * spatial * spatial, largestExpanded = 0, largestDepthwise = 0
-        for block in blocks {
-            largestExpanded = max(largestExpanded, block.expanded * spatial * spatial)
-            spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
-            largestDepthwise = max(largestDepthwise, block.expanded * spatial * spatial)
-            largestIO = max(largestIO, block.output * spatial * spatial)
+        return try features(frames: (0..<n).map { Array(frames[($0 * frameSize)..<(($0 + 1) * frameSize)]) }, size: size, arena: arena)
+    }
+
+    /// Pooled features (N, headChannels) of frames, each (3, S, S) normalized CHW floats.
+    public func features(frames: [[Float]], size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
+        let frameSize = 3 * size * size
+        for (i, frame) in frames.enumerated() where frame.count != frameSize {
+            throw ModelError.invalidInput("frame \(i) has \(frame.count) values, expected 3×\(size)×\(size)")
         }
-        largestIO = max(largestIO, config.headChannels * spatial * spatial)
-        var a = [Float](repeating: 0, count: largestIO * n), b = [Float](repeating: 0, count: largestIO * n)
-        var expanded = [Float](repeating: 0, count: largestExpanded * n)
-        var depthwised = [Float](repeating: 0, count: largestDepthwise * n)
-        var columns = [Float](repeating: 0, count: 27 * n * stemPad.output * stemPad.output)
-        var input = [Float](repeating: 0, count: frames.count)
-        var pooled = [Float](repeating: 0, count: n * config.headChannels)
+        var pooled = [Float](repeating: 0, count: frames.count * config.headChannels)
+        var first = 0
+        while first < frames.count {
+            let chunk = Array(frames[first..<min(first + Self.framesPerPass, frames.count)])
+            pooled.withUnsafeMutableBufferPointer { out in
+                forward(chunk, size: size, arena: arena, pooled: out.baseAddress! + first * config.headChannels)
+            }
+            first += chunk.count
+        }
+        return pooled
+    }
+
+    /// One CNN pass over n frames → pooled (n, headChannels).
+    private func forward(_ frames: [[Float]], size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
+        let n = frames.count
+        let plan = plan(size: size)
+        arena.begin(floats: scratchFloats(frames: n, size: size))
+        var a = arena.carve(plan.io * n), b = arena.carve(plan.io * n)
+        let expanded = arena.carve(plan.expanded * n), depthwised = arena.carve(plan.depthwise * n)
+        let columns = arena.carve(27 * n * plan.stem * plan.stem), input = arena.carve(3 * n * size * size)
 
         // (N, 3, S, S) → (3, N, S, S)
         let plane = size * size
-        for i in 0..<n { for c in 0..<3 { for p in 0..<plane { input[(c * n + i) * plane + p] = frames[(i * 3 + c) * plane + p] } } }
-
-        var s = stemPad.output
+        for (i, frame) in frames.enumerated() {
+            for c in 0..<3 { for p in 0..<plane { input[(c * n + i) * plane + p] = frame[c * plane + p] } }
+        }
+        let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
+        var s = plan.stem
         conv2d(input, inChannels: 3, images: n, height: size, width: size, weight: stem, bias: stemBias,
                outChannels: config.stemChannels, kernel: 3, stride: 2, padTop: stemPad.before, padLeft: stemPad.before,
-               outHeight: s, outWidth: s, columns: &columns, out: &a)
-        relu6(&a, count: config.stemChannels * n * s * s)
+               outHeight: s, outWidth: s, columns: columns, out: a)
+        relu6(a, count: config.stemChannels * n * s * s)
 
         for block in blocks {
             let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
             let o = pad.output
-            a.withUnsafeMutableBufferPointer { ab in
-            b.withUnsafeMutableBufferPointer { bb in
-            expanded.withUnsafeMutableBufferPointer { eb in
-            depthwised.withUnsafeMutableBufferPointer { db in
-                let x = ab.baseAddress!
-                var source = UnsafePointer(x)
-                if let expand = block.expand, let expandBias = block.expandBias {
-                    pointwiseConv(x, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
-                                  outChannels: block.expanded, out: eb.baseAddress!)
-                    relu6(eb.baseAddress!, count: block.expanded * n * s * s)
-                    source = UnsafePointer(eb.baseAddress!)
-                }
-                depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
-                              weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
-                              padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: db.baseAddress!)
-                relu6(db.baseAddress!, count: block.expanded * n * o * o)
-                pointwiseConv(db.baseAddress!, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
-                              bias: block.projectBias, outChannels: block.output, out: bb.baseAddress!)
-                if block.residual { addInPlace(bb.baseAddress!, x, count: block.output * n * o * o) }
-            }}}}
+            var source = UnsafePointer(a)
+            if let expand = block.expand, let expandBias = block.expandBias {
+                pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
+                              outChannels: block.expanded, out: expanded)
+                relu6(expanded, count: block.expanded * n * s * s)
+                source = UnsafePointer(expanded)
+            }
+            depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
+                          weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: depthwised)
+            relu6(depthwised, count: block.expanded * n * o * o)
+            pointwiseConv(depthwised, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
+                          bias: block.projectBias, outChannels: block.output, out: b)
+            if block.residual { addInPlace(b, a, count: block.output * n * o * o) }
             swap(&a, &b)
             s = o
         }
         pointwiseConv(a, inChannels: blocks.last!.output, spatial: n * s * s, weight: head, bias: headBias,
-                      outChannels: config.headChannels, out: &b)
-        relu6(&b, count: config.headChannels * n * s * s)
-        globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: &pooled)
-        return pooled
+                      outChannels: config.headChannels, out: b)
+        relu6(b, count: config.headChannels * n * s * s)
+        globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: pooled)
     }
 
     /// ImageNet logits (N, classes) from pooled features (N, headChannels); nil without `_fc`.

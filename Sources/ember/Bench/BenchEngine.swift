@@ -59,11 +59,12 @@ struct BenchEngine: ParsableCommand {
         print("machine is shared (2 cores, other jobs may run): compare the ratios, not absolute times")
         let peak = sgemmPeak()
         GEMMProfile.shared.start()
-        let textTime = try timed { _ = try text.embed(sequences) }
+        let arena = ScratchArena()  // one worker's scratch, reused across passes as in the engine
+        let textTime = try timed { _ = try text.embed(sequences, arena: arena) }
         let textGEMM = GEMMProfile.shared.stop()
-        let visionTime = try timed { _ = try vision.features(frames: frames, count: Self.frames, size: size) }
+        let visionTime = try timed { _ = try vision.features(frames: frames, count: Self.frames, size: size, arena: arena) }
         GEMMProfile.shared.start()
-        let audioTime = try timed { _ = try audio.pooled(clips) }
+        let audioTime = try timed { _ = try audio.pooled(clips, arena: arena) }
         let audioGEMM = GEMMProfile.shared.stop()
         let itemTime = try timed { _ = try engine.embed(items) }
         let rss = peakRSSMegabytes()
@@ -94,7 +95,8 @@ struct BenchEngine: ParsableCommand {
             print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s",
                          name, rate, profile.calls, 100 * rate / peak, peak))
         }
-        print(String(format: "peak RSS: %.0f MB with the model loaded, %.0f MB after the run", loadedRSS, rss))
+        print(String(format: "peak RSS: %.0f MB with the model loaded, %.0f MB after the run (bench scratch arena %.0f MB)",
+                     loadedRSS, rss, arena.megabytes))
     }
 
     /// Seconds per call, after one warm-up call, over at least `seconds`.

@@ -35,10 +35,8 @@ func renderFrame(_ source: String, mean: Float, std: Float) throws -> [Float] {
     guard process.terminationStatus == 0, raw.count == 224 * 224 * 3 else {
         throw ModelError.invalidInput("ffmpeg rendered \(raw.count) bytes for \(source)")
     }
-    let pixels = [UInt8](raw)
-    var chw = [Float](repeating: 0, count: raw.count)
-    for p in 0..<(224 * 224) { for c in 0..<3 { chw[c * 224 * 224 + p] = (Float(pixels[p * 3 + c]) / 255 - mean) / std } }
-    return chw
+    let preprocessing = ModelManifest.ImagePreprocessing(imageSize: 224, mean: [mean, mean, mean], std: [std, std, std])
+    return try preprocessing.normalize(rgb: [UInt8](raw))
 }
 
 @Suite("Real-weight parity (omni-small)")

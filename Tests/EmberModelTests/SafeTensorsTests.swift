@@ -97,6 +97,15 @@ struct ManifestTests {
         #expect(manifest.output.dim == 32 + 1280 + 32)
     }
 
+    @Test("RGB frames are normalized to CHW with the manifest's mean and std")
+    func normalize() throws {
+        let pre = ModelManifest.ImagePreprocessing(imageSize: 2, mean: [0.5, 0.25, 0], std: [0.5, 0.25, 1])
+        // Pixels (0,0)=(255,0,51) (0,1)=(0,255,0) (1,0)=(0,0,255) (1,1)=(255,255,255)
+        let chw = try pre.normalize(rgb: [255, 0, 51, 0, 255, 0, 0, 0, 255, 255, 255, 255])
+        expectClose(chw, [1, -1, -1, 1, -1, 3, -1, 3, 0.2, 0, 1, 1], tolerance: 1e-6, "chw")
+        #expect(throws: ModelError.self) { try pre.normalize(rgb: [1, 2, 3]) }
+    }
+
     @Test("bad manifests are errors naming the key")
     func badManifests() throws {
         let directory = temporaryFile("manifest")

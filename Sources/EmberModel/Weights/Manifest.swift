@@ -39,6 +39,22 @@ public struct ModelManifest: Codable, Sendable {
         public var imageSize: Int
         public var mean: [Float]
         public var std: [Float]
+
+        /// A frame for the vision tower from 8-bit RGB (`imageSize²` pixels, row-major,
+        /// R G B interleaved, already scaled to the tower's size): CHW floats,
+        /// `(value / 255 − mean[c]) / std[c]`.
+        public func normalize(rgb: [UInt8]) throws -> [Float] {
+            let plane = imageSize * imageSize
+            guard rgb.count == plane * 3 else {
+                throw ModelError.invalidInput("frame has \(rgb.count) bytes, expected \(imageSize)×\(imageSize)×3 RGB")
+            }
+            var chw = [Float](repeating: 0, count: plane * 3)
+            for c in 0..<3 {
+                let scale = 1 / (255 * std[c]), shift = mean[c] / std[c]
+                for p in 0..<plane { chw[c * plane + p] = Float(rgb[p * 3 + c]) * scale - shift }
+            }
+            return chw
+        }
     }
 
     public struct AudioTower: Codable, Sendable {

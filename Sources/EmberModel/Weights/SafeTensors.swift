@@ -103,7 +103,24 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// The tensor widened to Float32 (F32, F16 or BF16), checked against `shape` when given.
+    /// The copy is the model's; the mapped pages are released from this process's
+    /// resident set right after, so loading does not hold the file twice.
     public func floats(_ name: String, shape expected: [Int]? = nil) throws -> [Float] {
+        let values = try widened(name, shape: expected)
+        if let entry = entries[name] { release(entry.range) }
+        return values
+    }
+
+    /// Drops the mapped pages of a data range from the resident set (they are re-read from
+    /// the file if touched again; the mapping is private and read-only).
+    private func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + range.lowerBound) / page * page
+        let end = min(size, (dataStart + range.upperBound + page - 1) / page * page)
+        if end > start { madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED) }
+    }
+
+    private func widened(_ name: String, shape expected: [Int]?) throws -> [Float] {
         guard let entry = entries[name] else { throw ModelError.missingTensor(name) }
         if let expected, expected != entry.shape {
             throw ModelError.shapeMismatch(tensor: name, got: entry.shape, expected: expected)

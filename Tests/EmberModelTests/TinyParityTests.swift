@@ -166,6 +166,30 @@ struct EngineTests {
         }
     }
 
+    @Test("a bad item fails alone; the rest of the batch is embedded")
+    func perItemResults() throws {
+        let good = try items()
+        let nan = [Float](repeating: .nan, count: 3 * 33 * 33)
+        let batch = [good[0], ItemInput(), good[1], ItemInput(frames: [[1, 2]]), ItemInput(text: "x", frames: [nan]),
+                     ItemInput(logMel: LogMel(bins: 8, frames: 3, values: [1])), good[2]]
+        let results = engine.embedEach(batch)
+        #expect(results.count == 7)
+        let expected = try engine.embed([good[0], good[1], good[2]])
+        for (index, reference) in zip([0, 2, 6], expected) {
+            expectClose(try results[index].get().vector, reference.vector, tolerance: 1e-6, minCosine: 0.9999999, "item \(index)")
+        }
+        let messages = [1, 3, 4, 5].map { i -> String in
+            if case let .failure(error) = results[i] { return error.description }
+            return "succeeded"
+        }
+        #expect(messages == [
+            "invalid input: item 1: no text, frames or audio",
+            "invalid input: item 3: frame has 2 values, expected 3×33×33",
+            "invalid input: item 4: the embedding is not finite (NaN or infinity in the frames or log-mel?)",
+            "invalid input: item 5: log-mel must be 8×T with T ≥ 1, got 8×3 with 1 values",
+        ])
+    }
+
     @Test("micro-batches split into passes by token, frame and position budgets")
     func passes() throws {
         #expect(EmbeddingEngine.passes([], budget: 10) == [])
@@ -187,7 +211,7 @@ struct EngineTests {
 
     @Test("bad items are errors, not crashes; f16 output is half the bytes")
     func errorsAndDTypes() throws {
-        #expect(throws: ModelError.invalidInput("item 0 has no text, frames or audio")) { try engine.embed([ItemInput()]) }
+        #expect(throws: ModelError.invalidInput("item 0: no text, frames or audio")) { try engine.embed([ItemInput()]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: [[1, 2, 3]])]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 80, frames: 1, values: [Float](repeating: 0, count: 80)))]) }
         // Longer than the encoder's window (32 frames here, 30 s for Whisper): the first window is used.

@@ -119,20 +119,69 @@ public final class EmbeddingEngine: Sendable {
         ])
     }
 
-    /// Embeds a micro-batch. Each tower runs once over all items that have its modality
-    /// (text tokens packed, frames of all items in one CNN batch, audio clips packed), so
-    /// BLAS sees large matrices; results equal embedding the items one by one.
-    /// Throws on an item with no modality or with malformed inputs.
+    /// Embeds a micro-batch; throws the first item's error (see `embedEach` to keep the
+    /// good items of a batch with bad ones).
     public func embed(_ inputs: [ItemInput]) throws -> [ItemEmbedding] {
+        try embedEach(inputs).map { try $0.get() }
+    }
+
+    /// Embeds a micro-batch, one result per item: an invalid item (no modality, wrong
+    /// frame size, malformed log-mel, non-finite result) fails alone. Each tower runs over
+    /// all valid items that have its modality (text tokens packed, frames in CNN passes,
+    /// audio clips packed), so BLAS sees large matrices; results equal embedding the items
+    /// one by one.
+    public func embedEach(_ inputs: [ItemInput]) -> [Result<ItemEmbedding, ModelError>] {
+        var results = [Result<ItemEmbedding, ModelError>?](repeating: nil, count: inputs.count)
+        var valid: [Int] = []
+        for (i, input) in inputs.enumerated() {
+            if let problem = problem(with: input) {
+                results[i] = .failure(.invalidInput("item \(i): \(problem)"))
+            } else {
+                valid.append(i)
+            }
+        }
+        do {
+            for (i, result) in zip(valid, try embedValidated(valid.map { inputs[$0] })) {
+                results[i] = result.mapError { error in
+                    guard case let .invalidInput(reason) = error else { return error }
+                    return .invalidInput("item \(i): \(reason)")
+                }
+            }
+        } catch {
+            let failure = error as? ModelError ?? .invalidInput("\(error)")
+            for i in valid { results[i] = .failure(failure) }
+        }
+        return results.map { $0! }
+    }
+
+    /// Why the engine cannot embed `input`, or nil.
+    func problem(with input: ItemInput) -> String? {
+        if input.text == nil && input.frames.isEmpty && input.logMel == nil { return "no text, frames or audio" }
+        if input.text != nil && text == nil { return "the model has no text tower" }
+        if !input.frames.isEmpty {
+            guard vision != nil, let size = manifest.towers.vision?.preprocessing.imageSize else { return "the model has no vision tower" }
+            if let frame = input.frames.first(where: { $0.count != 3 * size * size }) {
+                return "frame has \(frame.count) values, expected 3×\(size)×\(size)"
+            }
+        }
+        if let mel = input.logMel {
+            guard let audio else { return "the model has no audio tower" }
+            let bins = audio.config.numMelBins
+            if mel.bins != bins || mel.frames < 1 || mel.values.count != mel.bins * mel.frames {
+                return "log-mel must be \(bins)×T with T ≥ 1, got \(mel.bins)×\(mel.frames) with \(mel.values.count) values"
+            }
+        }
+        return nil
+    }
+
+    /// The towers and fusion over items that passed `problem(with:)`.
+    private func embedValidated(_ inputs: [ItemInput]) throws -> [Result<ItemEmbedding, ModelError>] {
         var towers = [[String: [Float]]](repeating: [:], count: inputs.count)
         var info = [ModalityInfo](repeating: ModalityInfo(visionFrames: 0, textTokens: 0, audioSeconds: 0), count: inputs.count)
-        for (i, input) in inputs.enumerated() where input.text == nil && input.frames.isEmpty && input.logMel == nil {
-            throw ModelError.invalidInput("item \(i) has no text, frames or audio")
-        }
 
         let textItems = inputs.indices.filter { inputs[$0].text != nil }
         if !textItems.isEmpty {
-            guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }
+            guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }  // checked per item
             let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
             var vectors: [[Float]] = []
             for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
@@ -146,11 +195,6 @@ public final class EmbeddingEngine: Sendable {
         if !visionItems.isEmpty {
             guard let vision, let size = manifest.towers.vision?.preprocessing.imageSize else {
                 throw ModelError.invalidInput("the model has no vision tower")
-            }
-            for i in visionItems {
-                for frame in inputs[i].frames where frame.count != 3 * size * size {
-                    throw ModelError.invalidInput("item \(i): frame has \(frame.count) values, expected 3×\(size)×\(size)")
-                }
             }
             let frames = visionItems.flatMap { inputs[$0].frames }
             let features = try arenas.withArena { try vision.features(frames: frames, size: size, arena: $0) }
@@ -185,12 +229,14 @@ public final class EmbeddingEngine: Sendable {
             }
         }
 
-        return try inputs.indices.map { i in
-            let vector = try fusion.fuse(towers[i])
-            guard vector.allSatisfy(\.isFinite) else {
-                throw ModelError.invalidInput("item \(i): the embedding is not finite (NaN or infinity in the frames or log-mel?)")
-            }
-            return ItemEmbedding(vector: vector, modalities: info[i], towers: towers[i])
+        return inputs.indices.map { i in
+            Result {
+                let vector = try fusion.fuse(towers[i])
+                guard vector.allSatisfy(\.isFinite) else {
+                    throw ModelError.invalidInput("the embedding is not finite (NaN or infinity in the frames or log-mel?)")
+                }
+                return ItemEmbedding(vector: vector, modalities: info[i], towers: towers[i])
+            }.mapError { $0 as? ModelError ?? .invalidInput("\($0)") }
         }
     }
 }

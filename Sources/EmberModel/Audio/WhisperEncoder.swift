@@ -1,0 +1,195 @@
+// Whisper audio encoder (openai/whisper `AudioEncoder`, CTranslate2 `WhisperSpec` tensor
+// names): two GELU convolutions, sinusoidal positions, pre-norm transformer, final norm.
+// Audio shorter than 30 s is not padded: positions are sliced to the frames present.
+//
+// Shape legend: M mel bins, T mel frames, P = ceil(T / 2) encoder positions, D width,
+// F feed-forward width; several clips are packed along P (no padding between them).
+
+/// One pre-norm layer; names are the checkpoint's under `encoder/layer_N/`.
+struct WhisperLayer: Sendable {
+    let attentionNorm, attentionNormBias: [Float]  // self_attention/layer_norm/{gamma,beta}
+    let qkv, qkvBias: [Float]                      // self_attention/linear_0: q, k, v fused (3D, D); note: k bias is zero
+    let attentionOut, attentionOutBias: [Float]    // self_attention/linear_1
+    let ffnNorm, ffnNormBias: [Float]              // ffn/layer_norm/{gamma,beta}
+    let up, upBias: [Float]                        // ffn/linear_0 (F, D)
+    let down, downBias: [Float]                    // ffn/linear_1 (D, F)
+
+    init(_ loader: inout TensorLoader, index i: Int, config c: WhisperEncoderConfig) throws {
+        let p = "encoder/layer_\(i)/"
+        let d = c.dModel, f = c.encoderFfnDim
+        attentionNorm = try loader.take(p + "self_attention/layer_norm/gamma", [d])
+        attentionNormBias = try loader.take(p + "self_attention/layer_norm/beta", [d])
+        qkv = try loader.take(p + "self_attention/linear_0/weight", [3 * d, d])
+        qkvBias = try loader.take(p + "self_attention/linear_0/bias", [3 * d])
+        attentionOut = try loader.take(p + "self_attention/linear_1/weight", [d, d])
+        attentionOutBias = try loader.take(p + "self_attention/linear_1/bias", [d])
+        ffnNorm = try loader.take(p + "ffn/layer_norm/gamma", [d])
+        ffnNormBias = try loader.take(p + "ffn/layer_norm/beta", [d])
+        up = try loader.take(p + "ffn/linear_0/weight", [f, d])
+        upBias = try loader.take(p + "ffn/linear_0/bias", [f])
+        down = try loader.take(p + "ffn/linear_1/weight", [d, f])
+        downBias = try loader.take(p + "ffn/linear_1/bias", [d])
+    }
+}
+
+/// A log-mel spectrogram: `bins × frames`, row-major (one row per mel bin), as Whisper's
+/// `log_mel_spectrogram` returns it (already clamped and scaled).
+public struct LogMel: Sendable, Equatable {
+    public var bins: Int
+    public var frames: Int
+    public var values: [Float]
+
+    public init(bins: Int, frames: Int, values: [Float]) {
+        self.bins = bins
+        self.frames = frames
+        self.values = values
+    }
+
+    /// The first `count` frames (all bins).
+    public func prefix(frames count: Int) -> LogMel {
+        let kept = max(0, min(count, frames))
+        var out = [Float]()
+        out.reserveCapacity(bins * kept)
+        for b in 0..<bins where values.count >= (b + 1) * frames { out += values[(b * frames)..<(b * frames + kept)] }
+        return LogMel(bins: bins, frames: kept, values: out)
+    }
+}
+
+/// The audio tower.
+public final class WhisperEncoder: Sendable {
+    public let config: WhisperEncoderConfig
+    let conv1, conv1Bias: [Float]  // encoder/conv1: (D, M, 3), stride 1, padding 1
+    let conv2, conv2Bias: [Float]  // encoder/conv2: (D, D, 3), stride 2, padding 1
+    let positions: [Float]         // encoder/position_encodings/encodings (maxPositions, D)
+    let layers: [WhisperLayer]
+    let finalNorm, finalNormBias: [Float]  // encoder/layer_norm/{gamma,beta}
+
+    public init(weights file: SafeTensorsFile, config: WhisperEncoderConfig) throws {
+        try config.validate()
+        self.config = config
+        let d = config.dModel, m = config.numMelBins
+        var loader = TensorLoader(file)
+        conv1 = try loader.take("encoder/conv1/weight", [d, m, 3])
+        conv1Bias = try loader.take("encoder/conv1/bias", [d])
+        conv2 = try loader.take("encoder/conv2/weight", [d, d, 3])
+        conv2Bias = try loader.take("encoder/conv2/bias", [d])
+        positions = try loader.take("encoder/position_encodings/encodings", [config.maxSourcePositions, d])
+        layers = try (0..<config.encoderLayers).map { try WhisperLayer(&loader, index: $0, config: config) }
+        finalNorm = try loader.take("encoder/layer_norm/gamma", [d])
+        finalNormBias = try loader.take("encoder/layer_norm/beta", [d])
+        try loader.finish()
+    }
+
+    /// Encoder positions produced for `frames` mel frames: conv2 has stride 2, padding 1, kernel 3.
+    public func positions(forFrames frames: Int) -> Int { (frames - 1) / 2 + 1 }
+
+    /// Scratch floats one pass over clips of these frame counts needs: conv columns and
+    /// conv1 output for the longest clip; x, normed, context (P, D); qkv (P, 3D);
+    /// hidden (P, F); scores (P_max²).
+    public func scratchFloats(frames: [Int]) -> Int {
+        let d = config.dModel
+        let positions = frames.map { self.positions(forFrames: $0) }
+        let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
+        return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + widest * widest
+    }
+
+    /// Encoder states of several clips packed along positions: (Σ P_i, D).
+    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [Float] {
+        let d = config.dModel, f = config.encoderFfnDim, m = config.numMelBins
+        let heads = config.encoderAttentionHeads, headDim = d / heads
+        for clip in clips {
+            guard clip.bins == m, clip.frames >= 1, clip.values.count == clip.bins * clip.frames else {
+                throw ModelError.invalidInput("log-mel must be \(m)×T with T ≥ 1, got \(clip.bins)×\(clip.frames) with \(clip.values.count) values")
+            }
+            guard positions(forFrames: clip.frames) <= config.maxSourcePositions else {
+                throw ModelError.invalidInput("\(clip.frames) mel frames exceed the encoder's \(2 * config.maxSourcePositions) (30 s)")
+            }
+        }
+        let lengths = clips.map { positions(forFrames: $0.frames) }
+        guard let maxLength = lengths.max() else { return [] }
+        let tokens = lengths.reduce(0, +)
+        var starts: [Int] = []
+        var offset = 0
+        for length in lengths { starts.append(offset); offset += length }
+        let maxFrames = clips.map(\.frames).max()!
+
+        arena.begin(floats: scratchFloats(frames: clips.map(\.frames)))
+        let columns = arena.carve(maxFrames * max(m, d) * 3), front = arena.carve(maxFrames * d)
+        let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
+        let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
+
+        // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
+        for (clip, (start, length)) in zip(clips, zip(starts, lengths)) {
+            let t = clip.frames
+            im2col1d(clip.values, channels: m, length: t, channelStride: t, timeStride: 1,
+                     kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns)
+            linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front)
+            geluErf(front, count: t * d)
+            im2col1d(front, channels: d, length: t, channelStride: 1, timeStride: d,
+                     kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns)
+            let out = x + start * d
+            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out)
+            geluErf(out, count: length * d)
+            addInPlace(out, positions, count: length * d)
+        }
+
+        let scale = 1 / Float(headDim).squareRoot()
+        for layer in layers {
+            // x += attention(LN(x))
+            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv)
+            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
+                      scale: scale, scores: scores, out: context)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed)
+            addInPlace(x, normed, count: tokens * d)
+            // x += W2 · gelu(W1 · LN(x))
+            layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden)
+            geluErf(hidden, count: tokens * f)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed)
+            addInPlace(x, normed, count: tokens * d)
+        }
+        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x)
+        return Array(UnsafeBufferPointer(start: x, count: tokens * d))
+    }
+
+    /// One D-vector per clip: the mean of its encoder states (every position is a real frame).
+    public func pooled(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [[Float]] {
+        let d = config.dModel
+        let states = try hiddenStates(clips, arena: arena)
+        var start = 0
+        return clips.map { clip in
+            let length = positions(forFrames: clip.frames)
+            var out = [Float](repeating: 0, count: d)
+            states.withUnsafeBufferPointer { meanRows($0.baseAddress! + start * d, rows: length, width: d, out: &out) }
+            start += length
+            return out
+        }
+    }
+}
+
+/// `towers.audio.config`, Hugging Face `WhisperConfig` names for the encoder.
+public struct WhisperEncoderConfig: Codable, Sendable {
+    public var numMelBins: Int
+    public var dModel: Int
+    public var encoderLayers: Int
+    public var encoderAttentionHeads: Int
+    public var encoderFfnDim: Int
+    public var maxSourcePositions: Int
+    public var layerNormEps: Float = 1e-5
+
+    enum CodingKeys: String, CodingKey {
+        case numMelBins, dModel, encoderLayers, encoderAttentionHeads, encoderFfnDim, maxSourcePositions
+    }
+
+    func validate() throws {
+        for (key, value) in [("num_mel_bins", numMelBins), ("d_model", dModel), ("encoder_layers", encoderLayers),
+                             ("encoder_attention_heads", encoderAttentionHeads), ("encoder_ffn_dim", encoderFfnDim),
+                             ("max_source_positions", maxSourcePositions)] where value <= 0 {
+            throw ModelError.invalidConfig(key: key, reason: "must be positive, got \(value)")
+        }
+        guard dModel % encoderAttentionHeads == 0 else {
+            throw ModelError.invalidConfig(key: "encoder_attention_heads", reason: "\(encoderAttentionHeads) does not divide d_model \(dModel)")
+        }
+    }
+}

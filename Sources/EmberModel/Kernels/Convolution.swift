@@ -1,0 +1,166 @@
+// Shape legend: N images, C channels, H×W spatial. Activations of the CNN are stored
+// channel-major (C, N, H, W) so a 1×1 convolution over the whole batch is one GEMM
+// with n = N·H·W.
+
+/// TensorFlow "SAME" padding as `efficientnet_lite_pytorch` computes it
+/// (`Conv2dStaticSamePadding`): output = ceil(input / stride), total padding
+/// max((output − 1)·stride + kernel − input, 0), the smaller half on top/left.
+public struct SamePadding: Sendable, Equatable {
+    public let output: Int
+    public let before: Int
+
+    public init(input: Int, kernel: Int, stride: Int) {
+        output = (input + stride - 1) / stride
+        let total = max((output - 1) * stride + kernel - input, 0)
+        before = total / 2
+    }
+}
+
+/// Symmetric padding (PyTorch `padding=p`): output = (input + 2p − kernel) / stride + 1.
+public func symmetricOutput(input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+    (input + 2 * padding - kernel) / stride + 1
+}
+
+/// Unfolds x (C, N, H, W) into columns (C·kh·kw, N·Ho·Wo) for a strided convolution with
+/// `padTop`/`padLeft` zeros before the image (and whatever the output size implies after).
+/// Row order (c, ky, kx) matches a PyTorch weight (Cout, C, kh, kw) flattened.
+public func im2col(
+    _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
+    kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
+    columns: UnsafeMutablePointer<Float>
+) {
+    let plane = outHeight * outWidth
+    let rowLength = images * plane
+    for c in 0..<channels {
+        for ky in 0..<kernel {
+            for kx in 0..<kernel {
+                let row = columns + ((c * kernel + ky) * kernel + kx) * rowLength
+                for n in 0..<images {
+                    let source = x + (c * images + n) * height * width
+                    let target = row + n * plane
+                    for oy in 0..<outHeight {
+                        let iy = oy * stride - padTop + ky
+                        let line = target + oy * outWidth
+                        if iy < 0 || iy >= height {
+                            for ox in 0..<outWidth { line[ox] = 0 }
+                            continue
+                        }
+                        let sourceLine = source + iy * width
+                        for ox in 0..<outWidth {
+                            let ix = ox * stride - padLeft + kx
+                            line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dense 2-D convolution: out (Cout, N, Ho, Wo) = weight (Cout, Cin·k·k) · im2col(x) + bias.
+/// x: (Cin, N, H, W); `columns` is scratch of Cin·k·k·N·Ho·Wo floats.
+public func conv2d(
+    _ x: UnsafePointer<Float>, inChannels: Int, images: Int, height: Int, width: Int,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+    kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
+    columns: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+) {
+    im2col(x, channels: inChannels, images: images, height: height, width: width,
+           kernel: kernel, stride: stride, padTop: padTop, padLeft: padLeft,
+           outHeight: outHeight, outWidth: outWidth, columns: columns)
+    let n = images * outHeight * outWidth
+    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out)
+    if let bias { addChannelBias(out, channels: outChannels, spatial: n, bias: bias) }
+}
+
+/// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W.
+public func pointwiseConv(
+    _ x: UnsafePointer<Float>, inChannels: Int, spatial: Int,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
+    out: UnsafeMutablePointer<Float>
+) {
+    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out)
+    if let bias { addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias) }
+}
+
+/// Adds bias[c] to every value of channel c of x (C, S), in place.
+public func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
+    for c in 0..<channels {
+        let row = x + c * spatial
+        let b = bias[c]
+        for i in 0..<spatial { row[i] += b }
+    }
+}
+
+/// Depthwise convolution (groups = channels): x (C, N, H, W), weight (C, 1, k, k), bias (C),
+/// out (C, N, Ho, Wo); zero padding `padTop`/`padLeft` before the image.
+public func depthwiseConv(
+    _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
+    out: UnsafeMutablePointer<Float>
+) {
+    for c in 0..<channels {
+        let w = weight + c * kernel * kernel
+        let b = bias?[c] ?? 0
+        for n in 0..<images {
+            let source = x + (c * images + n) * height * width
+            let target = out + (c * images + n) * outHeight * outWidth
+            for oy in 0..<outHeight {
+                let line = target + oy * outWidth
+                for ox in 0..<outWidth { line[ox] = b }
+                for ky in 0..<kernel {
+                    let iy = oy * stride - padTop + ky
+                    if iy < 0 || iy >= height { continue }
+                    let sourceLine = source + iy * width
+                    for kx in 0..<kernel {
+                        let wv = w[ky * kernel + kx]
+                        // ox range with 0 <= ox*stride - padLeft + kx < width
+                        let offset = kx - padLeft
+                        let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+                        let last = min(outWidth - 1, (width - 1 - offset) / stride)
+                        if first > last { continue }
+                        if stride == 1 {
+                            let s = sourceLine + offset
+                            for ox in first...last { line[ox] += wv * s[ox] }
+                        } else {
+                            for ox in first...last { line[ox] += wv * sourceLine[ox * stride + offset] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Global average pooling: x (C, N, S) → out (N, C).
+public func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images: Int, spatial: Int, out: UnsafeMutablePointer<Float>) {
+    let scale = 1 / Float(spatial)
+    for c in 0..<channels {
+        for n in 0..<images {
+            let plane = x + (c * images + n) * spatial
+            var sum: Float = 0
+            for i in 0..<spatial { sum += plane[i] }
+            out[n * channels + c] = sum * scale
+        }
+    }
+}
+
+/// Unfolds a 1-D signal for `conv1d`: element (c, t) of x is `x[c·channelStride + t·timeStride]`
+/// (so (C, T) and (T, C) layouts both work); columns are (To, C·k) with row order (c, j)
+/// matching a PyTorch weight (Cout, C, k). Zero padding `padding` on both sides.
+public func im2col1d(
+    _ x: UnsafePointer<Float>, channels: Int, length: Int, channelStride: Int, timeStride: Int,
+    kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>
+) {
+    let rowLength = channels * kernel
+    for t in 0..<outLength {
+        let row = columns + t * rowLength
+        for c in 0..<channels {
+            for j in 0..<kernel {
+                let source = t * stride - padding + j
+                row[c * kernel + j] = (source >= 0 && source < length) ? x[c * channelStride + source * timeStride] : 0
+            }
+        }
+    }
+}

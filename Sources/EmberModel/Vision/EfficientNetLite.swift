@@ -1,0 +1,217 @@
+// EfficientNet-Lite (`efficientnet_lite_pytorch` 0.1.0, EfficientNet.extract_features +
+// global average pooling): TF "SAME" padding, ReLU6, no squeeze-excite, batch norm
+// folded into each convolution's weight and bias by the converter.
+//
+// Shape legend: N frames, C channels, S×S spatial; activations are (C, N, S, S) so every
+// 1×1 convolution over the batch is one GEMM.
+
+/// One MBConv stage entry, decoded from strings like `r2_k3_s22_e6_i16_o24`.
+public struct MBConvArguments: Sendable, Equatable {
+    public var repeats, kernel, stride, expansion, input, output: Int
+
+    init(_ text: String) throws {
+        var values: [Character: Int] = [:]
+        for part in text.split(separator: "_") {
+            guard let key = part.first, let value = Int(part.dropFirst().prefix(key == "s" ? 1 : part.count)) else {
+                throw ModelError.invalidConfig(key: "blocks", reason: "cannot parse \(text)")
+            }
+            values[key] = value
+        }
+        guard let r = values["r"], let k = values["k"], let s = values["s"], let e = values["e"], let i = values["i"], let o = values["o"],
+            r > 0, k > 0, k % 2 == 1, s > 0, e > 0, i > 0, o > 0
+        else { throw ModelError.invalidConfig(key: "blocks", reason: "\(text) needs positive r, k (odd), s, e, i, o") }
+        (repeats, kernel, stride, expansion, input, output) = (r, k, s, e, i, o)
+    }
+}
+
+/// One inverted-residual block: [expand 1×1 + ReLU6] → depthwise k×k + ReLU6 → project 1×1 [+ input].
+struct MBConvBlock: Sendable {
+    let input, expanded, output, kernel, stride: Int
+    let expand, expandBias: [Float]?        // _blocks.N._expand_conv (+ folded _bn0)
+    let depthwise, depthwiseBias: [Float]   // _blocks.N._depthwise_conv (+ folded _bn1)
+    let project, projectBias: [Float]       // _blocks.N._project_conv (+ folded _bn2)
+    var residual: Bool { stride == 1 && input == output }
+
+    init(_ loader: inout TensorLoader, index n: Int, input: Int, output: Int, arguments a: MBConvArguments) throws {
+        let p = "_blocks.\(n)."
+        self.input = input
+        self.output = output
+        expanded = input * a.expansion
+        kernel = a.kernel
+        stride = a.stride
+        if a.expansion != 1 {
+            expand = try loader.take(p + "_expand_conv.weight", [expanded, input, 1, 1])
+            expandBias = try loader.take(p + "_expand_conv.bias", [expanded])
+        } else {
+            expand = nil
+            expandBias = nil
+        }
+        depthwise = try loader.take(p + "_depthwise_conv.weight", [expanded, 1, kernel, kernel])
+        depthwiseBias = try loader.take(p + "_depthwise_conv.bias", [expanded])
+        project = try loader.take(p + "_project_conv.weight", [output, expanded, 1, 1])
+        projectBias = try loader.take(p + "_project_conv.bias", [output])
+    }
+}
+
+/// The vision tower: preprocessed frames in, one pooled feature vector per frame out.
+public final class EfficientNetLite: Sendable {
+    public let config: EfficientNetLiteConfig
+    let stem, stemBias: [Float]   // _conv_stem (+ folded _bn0)
+    let blocks: [MBConvBlock]
+    let head, headBias: [Float]   // _conv_head (+ folded _bn1)
+    let classifier, classifierBias: [Float]?  // _fc: ImageNet logits, only for checks
+
+    public var featureWidth: Int { config.headChannels }
+
+    public init(weights file: SafeTensorsFile, config: EfficientNetLiteConfig) throws {
+        self.config = config
+        guard config.batchNormFolded else {
+            throw ModelError.invalidConfig(key: "batch_norm_folded", reason: "the runtime expects batch norm folded by the converter")
+        }
+        let stages = try config.blocks.map(MBConvArguments.init)
+        guard !stages.isEmpty else { throw ModelError.invalidConfig(key: "blocks", reason: "empty") }
+        var loader = TensorLoader(file)
+        stem = try loader.take("_conv_stem.weight", [config.stemChannels, 3, 3, 3])
+        stemBias = try loader.take("_conv_stem.bias", [config.stemChannels])
+        // Block expansion as in the reference: the stem width feeds the first stage; every
+        // repeat after the first keeps the stage's output width and stride 1.
+        var blocks: [MBConvBlock] = []
+        var channels = config.stemChannels
+        for stage in stages {
+            for r in 0..<stage.repeats {
+                var arguments = stage
+                if r > 0 { arguments.stride = 1 }
+                blocks.append(try MBConvBlock(&loader, index: blocks.count, input: r == 0 ? channels : stage.output,
+                                              output: stage.output, arguments: arguments))
+            }
+            channels = stage.output
+        }
+        self.blocks = blocks
+        head = try loader.take("_conv_head.weight", [config.headChannels, channels, 1, 1])
+        headBias = try loader.take("_conv_head.bias", [config.headChannels])
+        if let classes = config.numClasses, file.entries["_fc.weight"] != nil {
+            classifier = try loader.take("_fc.weight", [classes, config.headChannels])
+            classifierBias = try loader.take("_fc.bias", [classes])
+        } else {
+            classifier = nil
+            classifierBias = nil
+        }
+        try loader.finish()
+    }
+
+    /// Frames per CNN pass: bounds scratch memory (about 11.6 MB per 224² frame) while
+    /// keeping every 1×1 convolution a large GEMM (n = frames · H · W ≥ 4 · 49).
+    public static let framesPerPass = 4
+
+    /// Scratch floats one pass of `n` frames of size S needs: ping-pong block buffers,
+    /// expanded and depthwise activations, stem columns and the (3, N, S, S) input.
+    public func scratchFloats(frames n: Int, size: Int) -> Int {
+        let plan = plan(size: size)
+        return n * (2 * plan.io + plan.expanded + plan.depthwise + 27 * plan.stem * plan.stem + 3 * size * size)
+    }
+
+    private func plan(size: Int) -> (stem: Int, io: Int, expanded: Int, depthwise: Int) {
+        let stem = SamePadding(input: size, kernel: 3, stride: 2).output
+        var spatial = stem
+        var io = config.stemChannels * spatial * spatial, expanded = 0, depthwise = 0
+        for block in blocks {
+            expanded = max(expanded, block.expanded * spatial * spatial)
+            spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
+            depthwise = max(depthwise, block.expanded * spatial * spatial)
+            io = max(io, block.output * spatial * spatial)
+        }
+        return (stem, max(io, config.headChannels * spatial * spatial), expanded, depthwise)
+    }
+
+    /// Pooled features (N, headChannels) of N frames given as (N, 3, S, S), normalized.
+    public func features(frames: [Float], count n: Int, size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
+        let frameSize = 3 * size * size
+        guard size >= 1, frames.count == n * frameSize else {
+            throw ModelError.invalidInput("expected \(n) frames of 3×\(size)×\(size) floats, got \(frames.count) values")
+        }
+        return try features(frames: (0..<n).map { Array(frames[($0 * frameSize)..<(($0 + 1) * frameSize)]) }, size: size, arena: arena)
+    }
+
+    /// Pooled features (N, headChannels) of frames, each (3, S, S) normalized CHW floats.
+    public func features(frames: [[Float]], size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
+        let frameSize = 3 * size * size
+        for (i, frame) in frames.enumerated() where frame.count != frameSize {
+            throw ModelError.invalidInput("frame \(i) has \(frame.count) values, expected 3×\(size)×\(size)")
+        }
+        var pooled = [Float](repeating: 0, count: frames.count * config.headChannels)
+        var first = 0
+        while first < frames.count {
+            let chunk = Array(frames[first..<min(first + Self.framesPerPass, frames.count)])
+            pooled.withUnsafeMutableBufferPointer { out in
+                forward(chunk, size: size, arena: arena, pooled: out.baseAddress! + first * config.headChannels)
+            }
+            first += chunk.count
+        }
+        return pooled
+    }
+
+    /// One CNN pass over n frames → pooled (n, headChannels).
+    private func forward(_ frames: [[Float]], size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
+        let n = frames.count
+        let plan = plan(size: size)
+        arena.begin(floats: scratchFloats(frames: n, size: size))
+        var a = arena.carve(plan.io * n), b = arena.carve(plan.io * n)
+        let expanded = arena.carve(plan.expanded * n), depthwised = arena.carve(plan.depthwise * n)
+        let columns = arena.carve(27 * n * plan.stem * plan.stem), input = arena.carve(3 * n * size * size)
+
+        // (N, 3, S, S) → (3, N, S, S)
+        let plane = size * size
+        for (i, frame) in frames.enumerated() {
+            for c in 0..<3 { for p in 0..<plane { input[(c * n + i) * plane + p] = frame[c * plane + p] } }
+        }
+        let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
+        var s = plan.stem
+        conv2d(input, inChannels: 3, images: n, height: size, width: size, weight: stem, bias: stemBias,
+               outChannels: config.stemChannels, kernel: 3, stride: 2, padTop: stemPad.before, padLeft: stemPad.before,
+               outHeight: s, outWidth: s, columns: columns, out: a)
+        relu6(a, count: config.stemChannels * n * s * s)
+
+        for block in blocks {
+            let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
+            let o = pad.output
+            var source = UnsafePointer(a)
+            if let expand = block.expand, let expandBias = block.expandBias {
+                pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
+                              outChannels: block.expanded, out: expanded)
+                relu6(expanded, count: block.expanded * n * s * s)
+                source = UnsafePointer(expanded)
+            }
+            depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
+                          weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: depthwised)
+            relu6(depthwised, count: block.expanded * n * o * o)
+            pointwiseConv(depthwised, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
+                          bias: block.projectBias, outChannels: block.output, out: b)
+            if block.residual { addInPlace(b, a, count: block.output * n * o * o) }
+            swap(&a, &b)
+            s = o
+        }
+        pointwiseConv(a, inChannels: blocks.last!.output, spatial: n * s * s, weight: head, bias: headBias,
+                      outChannels: config.headChannels, out: b)
+        relu6(b, count: config.headChannels * n * s * s)
+        globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: pooled)
+    }
+
+    /// ImageNet logits (N, classes) from pooled features (N, headChannels); nil without `_fc`.
+    public func logits(features: [Float], count n: Int) -> [Float]? {
+        guard let classifier, let classifierBias, let classes = config.numClasses else { return nil }
+        var out = [Float](repeating: 0, count: n * classes)
+        linear(features, rows: n, inFeatures: config.headChannels, weight: classifier, bias: classifierBias, outFeatures: classes, out: &out)
+        return out
+    }
+}
+
+/// `towers.vision.config`, written by the converter from the reference's builder.
+public struct EfficientNetLiteConfig: Codable, Sendable {
+    /// Stage strings as in `efficientnet_lite_pytorch.utils.efficientnet_lite`, e.g. `r2_k3_s22_e6_i16_o24`.
+    public var blocks: [String]
+    public var stemChannels: Int
+    public var headChannels: Int
+    public var numClasses: Int?
+    public var batchNormFolded: Bool
+}

@@ -1,0 +1,215 @@
+import Foundation
+import Testing
+@testable import EmberModel
+
+// Naive twins of every optimized kernel, compared on odd shapes.
+
+private func naiveConv2d(_ x: [Float], c: Int, n: Int, h: Int, w: Int, weight: [Float], bias: [Float], cout: Int,
+                         k: Int, stride: Int, padTop: Int, padLeft: Int, oh: Int, ow: Int, groups: Int) -> [Float] {
+    // x (C, N, H, W) → out (Cout, N, Oh, Ow); weight (Cout, C/groups, k, k)
+    var out = [Float](repeating: 0, count: cout * n * oh * ow)
+    let cinPerGroup = c / groups, coutPerGroup = cout / groups
+    for o in 0..<cout {
+        let g = o / coutPerGroup
+        for img in 0..<n { for y in 0..<oh { for xo in 0..<ow {
+            var sum = Double(bias[o])
+            for ci in 0..<cinPerGroup { for ky in 0..<k { for kx in 0..<k {
+                let iy = y * stride - padTop + ky, ix = xo * stride - padLeft + kx
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                let channel = g * cinPerGroup + ci
+                sum += Double(x[((channel * n + img) * h + iy) * w + ix]) * Double(weight[((o * cinPerGroup + ci) * k + ky) * k + kx])
+            }}}
+            out[((o * n + img) * oh + y) * ow + xo] = Float(sum)
+        }}}
+    }
+    return out
+}
+
+@Suite("Kernels")
+struct KernelTests {
+    @Test("layer norm matches the definition", arguments: [(1, 1), (3, 7), (5, 384)])
+    func layerNormMatches(shape: (Int, Int)) {
+        let (rows, width) = shape
+        let x = pseudoRandom(rows * width, seed: 1).map { $0 * 3 + 0.5 }
+        let gamma = pseudoRandom(width, seed: 2), beta = pseudoRandom(width, seed: 3)
+        var out = [Float](repeating: 0, count: x.count)
+        layerNorm(x, rows: rows, width: width, gamma: gamma, beta: beta, eps: 1e-5, out: &out)
+        var expected = [Float]()
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(width)
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(width)
+            for i in 0..<width { expected.append(Float((row[i] - mean) / (variance + 1e-5).squareRoot()) * gamma[i] + beta[i]) }
+        }
+        expectClose(out, expected, tolerance: 1e-4, "layerNorm \(shape)")
+    }
+
+    @Test("GELU (erf), ReLU6 and softmax give known values")
+    func activations() {
+        var g: [Float] = [-3, -1, 0, 0.5, 2]
+        geluErf(&g, count: g.count)
+        // torch.nn.functional.gelu(torch.tensor([-3., -1., 0., .5, 2.]))
+        expectClose(g, [-0.0040496, -0.1586553, 0, 0.3457312, 1.9544997], tolerance: 1e-6, "gelu")
+        var r: [Float] = [-1, 0, 3, 6, 7.5]
+        relu6(&r, count: r.count)
+        #expect(r == [0, 0, 3, 6, 6])
+        var s: [Float] = [1, 2, 3, 1000, 1000, -Float.infinity]
+        softmaxRows(&s, rows: 2, width: 3)
+        expectClose(s, [0.09003057, 0.24472847, 0.66524096, 0.5, 0.5, 0], tolerance: 1e-6, "softmax")
+    }
+
+    @Test("packed attention equals per-sequence naive attention", arguments: [[1], [5, 3], [7, 1, 4]])
+    func attentionMatches(lengths: [Int]) {
+        let heads = 3, headDim = 5, width = heads * headDim, stride = 3 * width + 2  // extra columns: stride ≠ 3D
+        let tokens = lengths.reduce(0, +)
+        let qkv = pseudoRandom(tokens * stride, seed: 9)
+        var starts: [Int] = [], offset = 0
+        for l in lengths { starts.append(offset); offset += l }
+        var scores = [Float](repeating: 0, count: lengths.max()! * lengths.max()!)
+        var out = [Float](repeating: .nan, count: tokens * width)
+        let scale = 1 / Float(headDim).squareRoot()
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: scale, scores: &scores, out: &out)
+
+        var expected = [Float](repeating: 0, count: tokens * width)
+        for (start, length) in zip(starts, lengths) { for h in 0..<heads { for i in 0..<length {
+            let q = (0..<headDim).map { qkv[(start + i) * stride + h * headDim + $0] }
+            var logits = (0..<length).map { j in
+                (0..<headDim).reduce(0.0) { $0 + Double(q[$1]) * Double(qkv[(start + j) * stride + width + h * headDim + $1]) } * Double(scale)
+            }
+            let peak = logits.max()!
+            logits = logits.map { exp($0 - peak) }
+            let total = logits.reduce(0, +)
+            for e in 0..<headDim {
+                expected[(start + i) * width + h * headDim + e] = Float((0..<length).reduce(0.0) {
+                    $0 + logits[$1] / total * Double(qkv[(start + $1) * stride + 2 * width + h * headDim + e])
+                })
+            }
+        }}}
+        expectClose(out, expected, tolerance: 1e-5, "attention \(lengths)")
+    }
+
+    @Test("TF SAME padding matches efficientnet_lite_pytorch's rule")
+    func samePadding() {
+        // (input, kernel, stride) → (output, before): total padding puts the extra pixel after.
+        #expect(SamePadding(input: 224, kernel: 3, stride: 2) == SamePadding(input: 224, kernel: 3, stride: 2))
+        let cases: [((Int, Int, Int), (Int, Int))] = [((224, 3, 2), (112, 0)), ((112, 3, 1), (112, 1)), ((56, 5, 2), (28, 1)),
+                                                      ((33, 3, 2), (17, 1)), ((14, 5, 1), (14, 2)), ((7, 5, 2), (4, 2))]
+        for ((i, k, s), (o, before)) in cases {
+            let p = SamePadding(input: i, kernel: k, stride: s)
+            #expect(p.output == o && p.before == before, "input \(i) kernel \(k) stride \(s): got \(p)")
+        }
+    }
+
+    @Test("im2col convolution equals the naive convolution", arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (5, 2, 6, 1, 1)])
+    func conv2dMatches(shape: (Int, Int, Int, Int, Int)) {
+        let (c, n, size, k, stride) = shape
+        let cout = 6
+        let pad = SamePadding(input: size, kernel: k, stride: stride)
+        let x = pseudoRandom(c * n * size * size, seed: 11), weight = pseudoRandom(cout * c * k * k, seed: 12), bias = pseudoRandom(cout, seed: 13)
+        let o = pad.output
+        var columns = [Float](repeating: .nan, count: c * k * k * n * o * o)
+        var out = [Float](repeating: .nan, count: cout * n * o * o)
+        conv2d(x, inChannels: c, images: n, height: size, width: size, weight: weight, bias: bias, outChannels: cout,
+               kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, columns: &columns, out: &out)
+        let expected = naiveConv2d(x, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: cout, k: k, stride: stride,
+                                   padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: 1)
+        expectClose(out, expected, tolerance: 1e-5, "conv2d \(shape)")
+    }
+
+    @Test("depthwise convolution equals the naive grouped convolution", arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (3, 1, 5, 5, 1), (2, 2, 4, 5, 2)])
+    func depthwiseMatches(shape: (Int, Int, Int, Int, Int)) {
+        let (c, n, size, k, stride) = shape
+        let pad = SamePadding(input: size, kernel: k, stride: stride)
+        let o = pad.output
+        let x = pseudoRandom(c * n * size * size, seed: 21), weight = pseudoRandom(c * k * k, seed: 22), bias = pseudoRandom(c, seed: 23)
+        var out = [Float](repeating: .nan, count: c * n * o * o)
+        depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias,
+                      kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: &out)
+        let expected = naiveConv2d(x, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: c, k: k, stride: stride,
+                                   padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: c)
+        expectClose(out, expected, tolerance: 1e-5, "depthwise \(shape)")
+    }
+
+    @Test("pointwise convolution and global pooling equal their definitions")
+    func pointwiseAndPooling() {
+        let c = 5, n = 3, s = 7, cout = 4
+        let x = pseudoRandom(c * n * s, seed: 31), weight = pseudoRandom(cout * c, seed: 32), bias = pseudoRandom(cout, seed: 33)
+        var out = [Float](repeating: .nan, count: cout * n * s)
+        pointwiseConv(x, inChannels: c, spatial: n * s, weight: weight, bias: bias, outChannels: cout, out: &out)
+        let expected = naiveConv2d(x, c: c, n: n, h: 1, w: s, weight: weight, bias: bias, cout: cout, k: 1, stride: 1,
+                                   padTop: 0, padLeft: 0, oh: 1, ow: s, groups: 1)
+        expectClose(out, expected, tolerance: 1e-5, "pointwise")
+        var pooled = [Float](repeating: .nan, count: n * cout)
+        globalAveragePool(out, channels: cout, images: n, spatial: s, out: &pooled)
+        var expectedPool = [Float](repeating: 0, count: n * cout)
+        for o in 0..<cout { for i in 0..<n { expectedPool[i * cout + o] = (0..<s).map { out[(o * n + i) * s + $0] }.reduce(0, +) / Float(s) } }
+        expectClose(pooled, expectedPool, tolerance: 1e-6, "pool")
+    }
+
+    @Test("1-D im2col + GEMM equals the naive conv1d in both layouts", arguments: [(3, 9, 2), (4, 1, 1), (2, 10, 2)])
+    func conv1dMatches(shape: (Int, Int, Int)) {
+        let (c, t, stride) = shape
+        let cout = 5, k = 3
+        let x = pseudoRandom(c * t, seed: 41), weight = pseudoRandom(cout * c * k, seed: 42)
+        let outLength = (t + 2 - k) / stride + 1
+        var expected = [Float](repeating: 0, count: outLength * cout)
+        for o in 0..<outLength { for co in 0..<cout {
+            var sum: Float = 0
+            for ci in 0..<c { for j in 0..<k { let s = o * stride - 1 + j; if s >= 0 && s < t { sum += x[ci * t + s] * weight[(co * c + ci) * k + j] } } }
+            expected[o * cout + co] = sum
+        }}
+        var columns = [Float](repeating: .nan, count: outLength * c * k)
+        var out = [Float](repeating: .nan, count: outLength * cout)
+        im2col1d(x, channels: c, length: t, channelStride: t, timeStride: 1, kernel: k, stride: stride, padding: 1, outLength: outLength, columns: &columns)
+        linear(columns, rows: outLength, inFeatures: c * k, weight: weight, bias: nil, outFeatures: cout, out: &out)
+        expectClose(out, expected, tolerance: 1e-5, "conv1d channel-major \(shape)")
+        // The same signal stored time-major (T, C).
+        var transposed = [Float](repeating: 0, count: c * t)
+        for ci in 0..<c { for s in 0..<t { transposed[s * c + ci] = x[ci * t + s] } }
+        im2col1d(transposed, channels: c, length: t, channelStride: 1, timeStride: c, kernel: k, stride: stride, padding: 1, outLength: outLength, columns: &columns)
+        linear(columns, rows: outLength, inFeatures: c * k, weight: weight, bias: nil, outFeatures: cout, out: &out)
+        expectClose(out, expected, tolerance: 1e-5, "conv1d time-major \(shape)")
+    }
+
+    @Test("late fusion: weighted L2 blocks, zero block for an absent tower, global L2")
+    func fusion() throws {
+        let fusion = LateFusion(order: ["text", "vision", "audio"], widths: ["text": 2, "vision": 3, "audio": 1],
+                                weights: ["text": 1, "vision": 2, "audio": 1])
+        let fused = try fusion.fuse(["text": [3, 4], "vision": [0, 0, 5]])
+        // text → [0.6, 0.8], vision → [0, 0, 2], audio → [0]; norm √5
+        expectClose(fused, [0.6, 0.8, 0, 0, 2, 0].map { $0 / Float(5).squareRoot() }, tolerance: 1e-6, "fused")
+        #expect(throws: ModelError.self) { try fusion.fuse(["text": [1, 2, 3]]) }
+        #expect(fusion.dimension == 6)
+    }
+}
+
+@Suite("Vector math")
+struct VectorMathTests {
+    @Test("vectorized exp and GELU match libm over a wide range, tails included", arguments: [1, 7, 8, 9, 1001])
+    func againstLibm(count: Int) {
+        let inputs = (0..<count).map { Float($0) / Float(max(count - 1, 1)) * 24 - 12 }
+        var gelu = inputs
+        geluErf(&gelu, count: count)
+        let expected = inputs.map { 0.5 * $0 * (1 + erff($0 / Float(2).squareRoot())) }
+        expectClose(gelu, expected, tolerance: 2e-6, "gelu")
+        var row = inputs.map { $0 * 7 }  // softmax over [-84, 84]
+        softmaxRows(&row, rows: 1, width: count)
+        let peak = row.indices.map { inputs[$0] * 7 }.max()!
+        let e = inputs.map { expf($0 * 7 - peak) }
+        let total = e.reduce(0, +)
+        expectClose(row, e.map { $0 / total }, tolerance: 1e-6, "softmax")
+    }
+
+    @Test("exp is accurate to a few ulp and erf saturates")
+    func pointwise() {
+        for value in stride(from: Float(-87), through: 88, by: 0.37) {
+            let got = exp(Lanes(repeating: value))[0]
+            #expect(abs(got - expf(value)) <= 4e-7 * expf(value), "exp(\(value)) = \(got), libm \(expf(value))")
+        }
+        for value in stride(from: Float(-6), through: 6, by: 0.01) {
+            #expect(abs(erf(Lanes(repeating: value))[0] - erff(value)) <= 1e-6, "erf(\(value))")
+        }
+        #expect(exp(Lanes(repeating: -.infinity))[0] == 0)
+        #expect(exp(Lanes(repeating: -100))[0] == 0)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberModel
 @testable import EmberPipeline
 
 @Suite("Output records")
@@ -14,7 +15,7 @@ struct EmbeddingRecordTests {
 
     @Test("f16 embeddings are little-endian half floats in base64")
     func float16Encoding() throws {
-        let r = record([1, -2, 0.5, 0], dtype: .f16)
+        let r = record([1, -2, 0.5, 0], dtype: .float16)
         // 1.0 = 0x3C00, -2.0 = 0xC000, 0.5 = 0x3800, 0 = 0x0000, little-endian.
         #expect(Data(base64Encoded: r.embedding) == Data([0x00, 0x3C, 0x00, 0xC0, 0x00, 0x38, 0x00, 0x00]))
         #expect(r.dim == 4)
@@ -24,7 +25,7 @@ struct EmbeddingRecordTests {
     @Test("f32 embeddings round-trip exactly")
     func float32RoundTrip() {
         let vector: [Float] = [0.1, -0.333333, 1e-7, 3.4e38]
-        let r = record(vector, dtype: .f32)
+        let r = record(vector, dtype: .float32)
         #expect(Data(base64Encoded: r.embedding)?.count == 16)
         #expect(r.vector == vector)
     }
@@ -34,14 +35,14 @@ struct EmbeddingRecordTests {
         let raw = (0..<2048).map { Float(sin(Double($0) * 0.37)) }
         let norm = raw.map { $0 * $0 }.reduce(0, +).squareRoot()
         let unit = raw.map { $0 / norm }
-        let decoded = record(unit, dtype: .f16).vector!
+        let decoded = record(unit, dtype: .float16).vector!
         let maxError = zip(unit, decoded).map { abs($0 - $1) }.max()!
         #expect(maxError < 1e-4)
     }
 
     @Test("JSON has the contract's field names and decodes back")
     func json() throws {
-        let r = record([1, 0], dtype: .f16)
+        let r = record([1, 0], dtype: .float16)
         let bytes = try r.jsonBytes()
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(Set(object.keys) == [
@@ -60,7 +61,7 @@ struct EmbeddingRecordTests {
 
     @Test("records without a codebook omit semantic_id")
     func noSemanticID() throws {
-        var r = record([1], dtype: .f32)
+        var r = record([1], dtype: .float32)
         r.semanticID = nil
         let object = try JSONSerialization.jsonObject(with: Data(try r.jsonBytes())) as? [String: Any]
         #expect(object?["semantic_id"] == nil)
@@ -68,7 +69,7 @@ struct EmbeddingRecordTests {
 
     @Test("headers carry the content type and model id")
     func headers() {
-        let r = record([1], dtype: .f16)
+        let r = record([1], dtype: .float16)
         #expect(r.headers.map(\.key) == ["content-type", "ember-model"])
         #expect(r.headers.last?.value == Array("omni-small@abc123".utf8))
     }

@@ -36,16 +36,38 @@ public struct ItemEmbedding: Sendable {
 
     /// The vector as little-endian bytes of `dtype` (`f32` or `f16`).
     public func bytes(_ dtype: EmbeddingDType) -> [UInt8] {
-        switch dtype {
+        dtype.littleEndianBytes(of: vector)
+    }
+}
+
+/// How an embedding is serialized: IEEE single or half precision, little-endian.
+public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
+    case float32 = "f32"
+    case float16 = "f16"
+
+    /// The vector as little-endian bytes of this type.
+    public func littleEndianBytes(of vector: [Float]) -> [UInt8] {
+        switch self {
         case .float32: vector.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
         case .float16: vector.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
         }
     }
-}
 
-public enum EmbeddingDType: String, Sendable, CaseIterable {
-    case float32 = "f32"
-    case float16 = "f16"
+    /// Decodes little-endian bytes of this type; nil when the length does not fit.
+    public func vector(fromLittleEndian bytes: [UInt8]) -> [Float]? {
+        switch self {
+        case .float32:
+            guard bytes.count % 4 == 0 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 4).map { i in
+                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[i + $1]) << (8 * $1) })
+            }
+        case .float16:
+            guard bytes.count % 2 == 0 else { return nil }
+            return stride(from: 0, to: bytes.count, by: 2).map { i in
+                Float(Float16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8))
+            }
+        }
+    }
 }
 
 /// The CPU embedding engine: the towers of a model directory, late fusion, one call per

@@ -1,3 +1,5 @@
+import EmberModel
+
 /// Settings of the bounded pipeline. Defaults suit a 2-core machine running the
 /// default model; every value can be set from the configuration file, the
 /// environment or flags (see Config/ember.yaml).
@@ -24,7 +26,7 @@ public struct PipelineConfiguration: Sendable, Equatable {
     public var retryBackoffSeconds = 1.0
     public var maxRetryBackoffSeconds = 30.0
     /// Encoding of output vectors. Default f16.
-    public var outputDType = EmbeddingDType.f16
+    public var outputDType = EmbeddingDType.float16
     /// On shutdown, time allowed for in-flight items to finish before giving up on them
     /// (they are not committed and will be re-processed). Default 30 s.
     public var drainTimeoutSeconds = 30.0

@@ -1,13 +1,6 @@
 import EmberKafka
+import EmberModel
 import Foundation
-
-/// How the embedding vector is written into the output record.
-public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
-    /// IEEE half precision, little-endian, base64: half the bytes, ~1e-3 relative error.
-    case f16
-    /// IEEE single precision, little-endian, base64.
-    case f32
-}
 
 /// The output record for one item (DESIGN.md "Topics and messages"). Key = `item_id`.
 public struct EmbeddingRecord: Sendable, Equatable, Codable {
@@ -72,7 +65,7 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         self.model = model
         self.dim = vector.count
         self.dtype = dtype
-        self.embedding = Self.encode(vector, as: dtype).base64EncodedString()
+        self.embedding = Data(dtype.littleEndianBytes(of: vector)).base64EncodedString()
         self.semanticID = semanticID
         self.modalities = modalities
         self.source = source
@@ -82,36 +75,10 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
 
     /// The vector decoded from `embedding`; nil when the base64 or its length is wrong.
     public var vector: [Float]? {
-        guard let data = Data(base64Encoded: embedding) else { return nil }
-        let bytes = [UInt8](data)
-        switch dtype {
-        case .f16:
-            guard bytes.count == dim * 2 else { return nil }
-            return (0..<dim).map { i in
-                Float(Float16(bitPattern: UInt16(bytes[2 * i]) | UInt16(bytes[2 * i + 1]) << 8))
-            }
-        case .f32:
-            guard bytes.count == dim * 4 else { return nil }
-            return (0..<dim).map { i in
-                Float(bitPattern: (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[4 * i + $1]) << (8 * $1) })
-            }
-        }
-    }
-
-    /// Little-endian bytes of the vector in `dtype`.
-    static func encode(_ vector: [Float], as dtype: EmbeddingDType) -> Data {
-        var data = Data(capacity: vector.count * (dtype == .f16 ? 2 : 4))
-        for value in vector {
-            switch dtype {
-            case .f16:
-                let bits = Float16(value).bitPattern.littleEndian
-                withUnsafeBytes(of: bits) { data.append(contentsOf: $0) }
-            case .f32:
-                let bits = value.bitPattern.littleEndian
-                withUnsafeBytes(of: bits) { data.append(contentsOf: $0) }
-            }
-        }
-        return data
+        guard let data = Data(base64Encoded: embedding),
+            let vector = dtype.vector(fromLittleEndian: [UInt8](data)), vector.count == dim
+        else { return nil }
+        return vector
     }
 
     /// Compact JSON, keys sorted so equal records are equal bytes.

@@ -1,4 +1,5 @@
 import Configuration
+import EmberModel
 import EmberPipeline
 import Foundation
 import Logging

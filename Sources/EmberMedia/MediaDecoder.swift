@@ -199,6 +199,8 @@ public struct MediaDecoder: Sendable {
             }
         }
         var audioDone = audio == nil
+        var audioErrors = 0
+        var lastAudioError: MediaError? = nil
 
         while try input.readPacket(into: packet.pointer) {
             defer { av_packet_unref(packet.pointer) }
@@ -233,8 +235,15 @@ public struct MediaDecoder: Sendable {
                     try drainVideo()
                 }
             } else if current.stream_index == audioIndex, !audioDone, let audio {
-                try ffmpeg(.decode, uri) { () throws(FFmpegError) in try audio.send(packet.pointer) }
-                try drainAudio()
+                // A damaged audio packet is skipped (as players do); only audio that
+                // never decodes at all makes the item invalid.
+                do throws(MediaError) {
+                    try ffmpeg(.decode, uri) { () throws(FFmpegError) in try audio.send(packet.pointer) }
+                    try drainAudio()
+                } catch where error.kind == .mediaInvalid {
+                    audioErrors += 1
+                    lastAudioError = error
+                }
                 if pass.audio.count >= audioLimit {
                     audioDone = true
                     input.stream(current.stream_index).pointee.discard = AVDISCARD_ALL
@@ -252,6 +261,9 @@ public struct MediaDecoder: Sendable {
             try ffmpeg(.decode, uri) { () throws(FFmpegError) in try audio.send(nil) }
             try drainAudio()
             try ffmpeg(.decode, uri) { () throws(FFmpegError) in try resampler.convert(nil, appendingTo: &pass.audio, limit: audioLimit) }
+        }
+        if let lastAudioError, pass.audio.isEmpty {
+            throw .invalid("\(uri): none of the audio decodes (\(audioErrors) damaged packets; last: \(lastAudioError.message))")
         }
         pass.frames = sampler.finish(pass.frames)
         if mode == .keyPacketsOnly, video != nil {

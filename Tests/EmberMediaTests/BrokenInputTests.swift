@@ -66,6 +66,16 @@ struct BrokenInputTests {
         }
     }
 
+    @Test("damaged audio packets are passed over, not fatal")
+    func damagedAudio() throws {
+        var bytes = try Self.bytes(try MediaFixtures.audioOnly())  // moov at the end: audio data starts near 48
+        let start = 48 + bytes.count / 3
+        for i in start..<(start + 600) { bytes[i] = 0xFF }
+        let path = try MediaFixtures.write("damaged-audio.m4a", Data(bytes))
+        let media = try decoder.decodeVideo(uri: path)
+        #expect(media.audioSeconds > 2.0 && media.audioSeconds < 2.6, "\(media.audioSeconds) s")
+    }
+
     @Test("empty files, text and noise named like media")
     func notMedia() throws {
         #expect(failure(try MediaFixtures.write("empty.mp4", Data()))?.kind == .mediaInvalid)

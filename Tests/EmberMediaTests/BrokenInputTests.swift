@@ -66,7 +66,7 @@ struct BrokenInputTests {
         }
     }
 
-    @Test("damaged audio packets are skipped, not fatal")
+    @Test("damaged audio packets are passed over, not fatal")
     func damagedAudio() throws {
         var bytes = try Self.bytes(try MediaFixtures.audioOnly())  // moov at the end: audio data starts near 48
         let start = 48 + bytes.count / 3

@@ -2,7 +2,7 @@ import ArgumentParser
 import EmberPipeline
 
 @main
-struct Ember: ParsableCommand {
+struct Ember: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ember",
         abstract: "Turns newly uploaded short videos into omni-modal embeddings for recommendation.",
@@ -12,5 +12,5 @@ struct Ember: ParsableCommand {
             vectors to an output topic. See README.md for the configuration and message formats.
             """,
         version: BuildInfo.summary,
-        subcommands: [Bench.self])
+        subcommands: [Run.self, Produce.self, Inspect.self, Bench.self])
 }

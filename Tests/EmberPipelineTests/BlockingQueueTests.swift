@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import EmberKafka
 @testable import EmberPipeline
 
 @Suite("Bounded stage queue")
@@ -74,8 +75,8 @@ struct BlockingQueueTests {
 
 @Suite("In-flight window")
 struct InFlightTrackerTests {
-    private let p0 = TopicPartition(topic: "t", partition: .init(0))
-    private let p1 = TopicPartition(topic: "t", partition: .init(1))
+    private let p0 = KafkaTopicPartition(topic: "t", partition: .init(0))
+    private let p1 = KafkaTopicPartition(topic: "t", partition: .init(1))
 
     @Test("pauses at the high mark and resumes below the low mark")
     func hysteresis() {

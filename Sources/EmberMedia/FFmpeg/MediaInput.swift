@@ -104,8 +104,11 @@ final class MediaInput {
         }
 
         // 2. Probe the container format ourselves, so a refused demuxer never runs.
+        // By content only: with the file name FFmpeg prefers the `image2` sequence
+        // demuxer for `cover.jpg` (refused: its patterns open other files), and a name
+        // chosen by an uploader should not pick the demuxer anyway.
         var format: UnsafePointer<AVInputFormat>? = nil
-        let probed = av_probe_input_buffer2(io, &format, resolved.ffmpegURL, nil, 0, 0)
+        let probed = av_probe_input_buffer2(io, &format, "", nil, 0, 0)
         guard probed >= 0, let format else {
             let error = Self.classify(
                 probed == ember_averror_eof() ? ember_averror_invaliddata() : probed, .probe, "probe \(displayURI)", watchdog,

@@ -134,19 +134,21 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 // Keep polling while paused or draining: it serves rebalances and keeps the member alive.
                 let shouldPause = wantsPause || stopping
                 if shouldPause != isPaused {
-                    try shouldPause ? input.pauseAll() : input.resumeAll()
+                    shouldPause ? input.pauseAll() : input.resumeAll()
                     isPaused = shouldPause
                     logger.debug(shouldPause ? "paused input" : "resumed input", metadata: ["in_flight": "\(inFlight)"])
                 }
-                for event in try input.poll(timeoutMilliseconds: 100) {
+                for event in try input.poll(timeout: .milliseconds(100)) {
                     switch event {
                     case .message(let message):
                         admit(message)
-                    case .revoked(let partitions):
+                    case .revoked(let partitions), .lost(let partitions):
                         revoke(partitions)
                     case .assigned:
                         // Newly assigned partitions start fetching; re-apply a pause.
-                        if isPaused { try input.pauseAll() }
+                        if isPaused { input.pauseAll() }
+                    case .error(let error):
+                        logger.warning("Kafka consumer error; librdkafka retries", metadata: ["error": "\(error)"])
                     }
                 }
                 metrics.queueDepths(decode: decodeQueue.count, embed: embedQueue.count, inFlight: inFlight)
@@ -154,7 +156,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 if configuration.metricsIntervalSeconds > 0 && Double(now - lastReport) >= configuration.metricsIntervalSeconds * 1e9 {
                     lastReport = now
                     let queues = (decode: decodeQueue.count, embed: embedQueue.count, inFlight: inFlight)
-                    logger.info("metrics", metadata: metrics.windowReport(queues: queues, lag: input.lag()))
+                    logger.info("metrics", metadata: metrics.windowReport(queues: queues, lag: input.totalLag()))
                 }
             }
         } catch {
@@ -165,13 +167,13 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func admit(_ message: KafkaMessage) {
         metrics.received()
-        let partition = TopicPartition(topic: message.topic, partition: message.partition)
+        let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
         let ticket = lock.withLock { tracker.admit(partition, offset: message.offset) }
         // Bounded by the in-flight window: the input pauses at maxInFlight.
         decodeQueue.force(Work(ticket: ticket, message: message))
     }
 
-    private func revoke(_ partitions: [TopicPartition]) {
+    private func revoke(_ partitions: [KafkaTopicPartition]) {
         let revoked = Set(partitions)
         lock.withLock { tracker.revoke(partitions) }
         let dropped = decodeQueue.removeAll { revoked.contains($0.ticket.partition) }
@@ -184,7 +186,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         decodeQueue.close()
         embedQueue.close()
         do {
-            try output.flush(timeoutMilliseconds: 10_000)
+            try output.flush(timeout: .seconds(10))
         } catch {
             logger.warning("output flush incomplete", metadata: ["error": "\(error)"])
         }
@@ -291,36 +293,26 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             deadLetter(item.work, ItemFailure(.modelError, "cannot encode the output record: \(error)"))
             return
         }
-        send(
-            item.work, topic: configuration.outputTopic, key: Array(item.event.itemID.utf8), value: value,
-            headers: record.headers
-        ) { [self] in metrics.produced() }
+        let output = KafkaProducerRecord(
+            topic: configuration.outputTopic, key: Array(item.event.itemID.utf8), value: value, headers: record.headers)
+        send(item.work, output) { [self] in metrics.produced() }
     }
 
     private func deadLetter(_ work: Work, _ failure: ItemFailure) {
         logger.debug(
             "dead letter",
             metadata: ["partition": "\(work.ticket.partition)", "offset": "\(work.ticket.offset)", "error": "\(failure)"])
-        let message = work.message
-        let headers = [
-            KafkaHeader(key: "ember-error-class", string: failure.failureClass.rawValue),
-            KafkaHeader(key: "ember-error-message", string: String(failure.message.prefix(1024))),
-            KafkaHeader(key: "ember-source-topic", string: message.topic),
-            KafkaHeader(key: "ember-source-partition", string: "\(message.partition.rawValue)"),
-            KafkaHeader(key: "ember-source-offset", string: "\(message.offset.rawValue)"),
-            KafkaHeader(key: "ember-attempts", string: "\(work.attempts)"),
-        ]
-        send(work, topic: configuration.deadLetterTopic, key: message.key, value: message.value, headers: headers) { [self] in
-            metrics.deadLettered(failure.failureClass)
-        }
+        let record = KafkaDeadLetter.record(
+            for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
+            errorMessage: failure.message, attempts: work.attempts)
+        send(work, record) { [self] in metrics.deadLettered(failure.failureClass) }
     }
 
     /// Sends a record for `work`; on acknowledgement marks the input offset done.
     /// A failed delivery is sent again with backoff: the offset must not be committed
     /// without its output, and librdkafka has already retried what it could.
     private func send(
-        _ work: Work, topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader], attempt: Int = 1,
-        onAcknowledged: @escaping @Sendable () -> Void
+        _ work: Work, _ record: KafkaProducerRecord, attempt: Int = 1, onAcknowledged: @escaping @Sendable () -> Void
     ) {
         let sentAt = DispatchTime.now().uptimeNanoseconds
         let resend: @Sendable (KafkaError) -> Void = { [self] error in
@@ -329,13 +321,13 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 return
             }
             let delay = min(configuration.retryBackoffSeconds * pow(2, Double(attempt - 1)), configuration.maxRetryBackoffSeconds)
-            logger.warning("delivery failed; sending again", metadata: ["topic": "\(topic)", "attempt": "\(attempt)", "error": "\(error)"])
+            logger.warning("delivery failed; sending again", metadata: ["topic": "\(record.topic)", "attempt": "\(attempt)", "error": "\(error)"])
             retryTimer.asyncAfter(deadline: .now() + delay) { [self] in
-                send(work, topic: topic, key: key, value: value, headers: headers, attempt: attempt + 1, onAcknowledged: onAcknowledged)
+                send(work, record, attempt: attempt + 1, onAcknowledged: onAcknowledged)
             }
         }
         do {
-            try output.send(topic: topic, key: key, value: value, headers: headers) { [self] result in
+            try output.send(record) { [self] result in
                 switch result {
                 case .success:
                     let now = DispatchTime.now().uptimeNanoseconds

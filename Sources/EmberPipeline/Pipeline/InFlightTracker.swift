@@ -12,7 +12,7 @@ import EmberKafka
 /// flight and resume only when fewer than `resumeBelow` are.
 struct InFlightTracker: Sendable {
     struct Ticket: Hashable, Sendable {
-        var partition: TopicPartition
+        var partition: KafkaTopicPartition
         var offset: KafkaOffset
         var generation: UInt64
     }
@@ -23,7 +23,7 @@ struct InFlightTracker: Sendable {
     private(set) var inFlight = 0
     /// Whether the input should be paused now.
     private(set) var wantsPause = false
-    private var generations: [TopicPartition: UInt64] = [:]
+    private var generations: [KafkaTopicPartition: UInt64] = [:]
 
     init(pauseAt: Int, resumeBelow: Int) {
         self.pauseAt = max(1, pauseAt)
@@ -31,7 +31,7 @@ struct InFlightTracker: Sendable {
     }
 
     /// Admits a polled message.
-    mutating func admit(_ partition: TopicPartition, offset: KafkaOffset) -> Ticket {
+    mutating func admit(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Ticket {
         inFlight += 1
         if inFlight >= pauseAt { wantsPause = true }
         return Ticket(partition: partition, offset: offset, generation: generations[partition, default: 0])
@@ -51,7 +51,7 @@ struct InFlightTracker: Sendable {
     }
 
     /// Partitions were revoked or lost: tickets issued before now become stale.
-    mutating func revoke(_ partitions: [TopicPartition]) {
+    mutating func revoke(_ partitions: [KafkaTopicPartition]) {
         for partition in partitions { generations[partition, default: 0] += 1 }
     }
 }

@@ -1,50 +1,74 @@
 import EmberKafka
+import Foundation
 
-/// A topic-partition: the unit of ordering, assignment and commits.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: KafkaPartition
-
-    public init(topic: String, partition: KafkaPartition) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)[\(partition)]" }
-}
-
-/// What the pipeline reads: the group consumer for `ember run`, a manually assigned
-/// reader for `ember replay`. Called from the pipeline's consumer thread only, except
-/// `markDone`, which any thread may call.
+/// What the pipeline reads: the group consumer for `ember run`, a replay reader for
+/// `ember replay`. `poll`, `pauseAll`, `resumeAll` and `close` are called from the
+/// pipeline's consumer thread; `markDone` from any thread.
 public protocol PipelineInput: AnyObject, Sendable {
-    /// Waits up to `timeoutMilliseconds` for messages and assignment changes.
-    func poll(timeoutMilliseconds: Int32) throws(KafkaError) -> [PipelineInputEvent]
+    /// Waits up to `timeout` for messages and assignment changes.
+    func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent]
     /// Stops fetching from every assigned partition while staying in the group.
-    func pauseAll() throws(KafkaError)
-    func resumeAll() throws(KafkaError)
-    /// The message at `offset` is fully handled (its output or dead letter was acknowledged).
-    func markDone(_ partition: TopicPartition, offset: KafkaOffset)
-    /// Commits what `markDone` made committable, then leaves the group.
+    func pauseAll()
+    func resumeAll()
+    /// The message at `offset` is fully handled: its output or dead letter was acknowledged.
+    @discardableResult
+    func markDone(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Bool
+    /// Commits what `markDone` made committable and leaves the group.
     func close() throws(KafkaError)
-    /// True when a bounded input (replay) has read everything it was asked to.
+    /// True when a bounded input (replay) has delivered everything it was asked for.
     var isExhausted: Bool { get }
-    /// Messages behind the end of the assigned partitions, when known (for the metrics line).
-    func lag() -> Int64?
-}
-
-public enum PipelineInputEvent: Sendable {
-    case message(KafkaMessage)
-    /// Partitions taken away (revoked or lost): their in-flight work must not be committed.
-    case revoked([TopicPartition])
-    case assigned([TopicPartition])
+    /// Messages not yet finished across the assigned partitions, when known.
+    func totalLag() -> Int64?
 }
 
 /// What the pipeline writes: output records and dead letters, each acknowledged
 /// through `onDelivery` once the broker has it (or it failed for good).
 public protocol PipelineOutput: AnyObject, Sendable {
     func send(
-        topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader],
-        onDelivery: @escaping @Sendable (Result<Void, KafkaError>) -> Void) throws(KafkaError)
+        _ record: KafkaProducerRecord,
+        onDelivery: @escaping @Sendable (Result<KafkaDelivery, KafkaError>) -> Void) throws(KafkaError)
     /// Waits until everything sent is acknowledged or the timeout passes.
-    func flush(timeoutMilliseconds: Int32) throws(KafkaError)
+    func flush(timeout: Duration) throws(KafkaError)
+}
+
+extension KafkaProducer: PipelineOutput {}
+
+extension KafkaConsumer: PipelineInput {
+    public var isExhausted: Bool { false }
+
+    public func totalLag() -> Int64? {
+        let lags = lag().compactMap(\.lag)
+        return lags.isEmpty ? nil : lags.reduce(0, +)
+    }
+}
+
+/// `ember replay`'s input: a manually assigned reader that ends by itself. Nothing is
+/// committed (there is no group); pausing simply stops polling it.
+public final class ReplayInput: PipelineInput, @unchecked Sendable {
+    private let replay: KafkaReplay
+    /// Touched by the consumer thread only.
+    private var paused = false
+
+    public init(_ replay: KafkaReplay) { self.replay = replay }
+
+    public var progress: KafkaReplayProgress { replay.progress }
+
+    public func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
+        if paused {
+            Thread.sleep(forTimeInterval: Double(timeout.components.attoseconds) / 1e18 + Double(timeout.components.seconds))
+            return []
+        }
+        return try replay.poll(timeout: timeout).map { .message($0) }
+    }
+
+    public func pauseAll() { paused = true }
+    public func resumeAll() { paused = false }
+    public func markDone(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Bool { true }
+    public func close() throws(KafkaError) {}
+    public var isExhausted: Bool { replay.isFinished }
+
+    public func totalLag() -> Int64? {
+        let progress = replay.progress
+        return progress.plannedOffsets - Int64(progress.fraction * Double(progress.plannedOffsets))
+    }
 }

@@ -54,6 +54,28 @@ enum ConfigurationLoader {
         c.pipeline.outputTopic = try reader.string("topics.output", c.pipeline.outputTopic)
         c.pipeline.deadLetterTopic = try reader.string("topics.dead_letter", c.pipeline.deadLetterTopic)
         c.modelDirectory = try reader.string("model.directory", c.modelDirectory)
+        c.modelThreads = try reader.int("model.threads", c.modelThreads)
+        if c.modelThreads < 1 { throw ConfigurationError("model.threads must be at least 1, got \(c.modelThreads)") }
+        c.media.uriPolicy.mediaRoot = try reader.string("media.root", c.media.uriPolicy.mediaRoot ?? "").nonEmpty
+        c.media.uriPolicy.allowedHosts = try reader.list("media.allowed_hosts").nonEmpty ?? c.media.uriPolicy.allowedHosts
+        c.media.uriPolicy.blockPrivateAddresses = try reader.parsed(
+            "media.block_private_addresses", c.media.uriPolicy.blockPrivateAddresses, expected: "true or false"
+        ) { Bool($0.lowercased()) }
+        c.media.maxFrames = try reader.int("media.max_frames", c.media.maxFrames)
+        c.media.maxAudioSeconds = try reader.double("media.max_audio_s", c.media.maxAudioSeconds)
+        c.media.maxBytes = Int64(try reader.int("media.max_bytes_mb", Int(c.media.maxBytes >> 20))) << 20
+        c.media.maxDurationSeconds = try reader.double("media.max_duration_s", c.media.maxDurationSeconds)
+        c.media.openTimeoutSeconds = try reader.double("media.open_timeout_s", c.media.openTimeoutSeconds)
+        c.media.readTimeoutSeconds = try reader.double("media.read_timeout_s", c.media.readTimeoutSeconds)
+        c.media.totalTimeoutSeconds = try reader.double("media.total_timeout_s", c.media.totalTimeoutSeconds)
+        if c.media.maxFrames < 1 { throw ConfigurationError("media.max_frames must be at least 1, got \(c.media.maxFrames)") }
+        for (key, value) in [
+            ("media.max_audio_s", c.media.maxAudioSeconds), ("media.max_duration_s", c.media.maxDurationSeconds),
+            ("media.open_timeout_s", c.media.openTimeoutSeconds), ("media.read_timeout_s", c.media.readTimeoutSeconds),
+            ("media.total_timeout_s", c.media.totalTimeoutSeconds), ("media.max_bytes_mb", Double(c.media.maxBytes)),
+        ] where value <= 0 {
+            throw ConfigurationError("\(key) must be positive, got \(value)")
+        }
         c.logLevel = try reader.parsed("log.level", c.logLevel, expected: "one of trace, debug, info, notice, warning, error, critical") {
             Logger.Level(rawValue: $0.lowercased())
         }
@@ -107,9 +129,17 @@ enum ConfigurationLoader {
             try parsed(key, defaultValue, expected: "a number") { Double($0).flatMap { $0.isFinite ? $0 : nil } }
         }
 
+        /// A YAML list or a comma-separated value.
+        func list(_ key: String) throws(ConfigurationError) -> [String] {
+            // A YAML list keeps its entries whole (a property value may contain commas).
+            let entries = config.stringArray(forKey: ConfigKey(key))
+                ?? config.string(forKey: ConfigKey(key)).map { $0.split(separator: ",").map(String.init) } ?? []
+            return entries.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+
         /// `name=value` entries, from a YAML list or a comma-separated environment value.
         func properties(_ key: String) throws(ConfigurationError) -> [String: String] {
-            let entries = config.stringArray(forKey: ConfigKey(key)) ?? config.string(forKey: ConfigKey(key)).map { [$0] } ?? []
+            let entries = try list(key)
             var properties: [String: String] = [:]
             for entry in entries where !entry.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
@@ -121,4 +151,9 @@ enum ConfigurationLoader {
             return properties
         }
     }
+}
+
+extension Collection {
+    /// nil for an empty collection (an empty setting means "not set").
+    fileprivate var nonEmpty: Self? { isEmpty ? nil : self }
 }

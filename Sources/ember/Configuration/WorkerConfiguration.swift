@@ -1,3 +1,4 @@
+import EmberMedia
 import EmberPipeline
 import Foundation
 import Logging
@@ -20,8 +21,15 @@ struct WorkerConfiguration: Sendable, Equatable {
 
     var kafka = Kafka()
     var modelDirectory = WorkerConfiguration.defaultModelDirectory
+    /// OpenBLAS threads of the embedding stage. With 2 cores and 2 decode threads, 1.
+    var modelThreads = 1
+    var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
     var pipeline = PipelineConfiguration()
+
+    /// The worker's media defaults: EmberMedia's, with loopback and private addresses
+    /// refused (a worker fetching internal URLs for untrusted events is an SSRF hole).
+    static var defaultMedia: MediaConfiguration { MediaConfiguration() }
 
     static var defaultModelDirectory: String {
         let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"]
@@ -39,6 +47,15 @@ struct WorkerConfiguration: Sendable, Equatable {
             "topics.dead_letter": pipeline.deadLetterTopic,
             "topics.create_partitions": "\(kafka.createPartitions)",
             "model.directory": modelDirectory,
+            "model.threads": "\(modelThreads)",
+            "media.root": media.uriPolicy.mediaRoot ?? "(none: file URIs refused)",
+            "media.allowed_hosts": media.uriPolicy.allowedHosts?.joined(separator: ",") ?? "(any public host)",
+            "media.block_private_addresses": "\(media.uriPolicy.blockPrivateAddresses)",
+            "media.max_frames": "\(media.maxFrames)",
+            "media.max_audio_s": "\(media.maxAudioSeconds)",
+            "media.max_bytes_mb": "\(media.maxBytes >> 20)",
+            "media.max_duration_s": "\(media.maxDurationSeconds)",
+            "media.timeouts_s": "open \(media.openTimeoutSeconds), read \(media.readTimeoutSeconds), total \(media.totalTimeoutSeconds)",
             "log.level": logLevel.rawValue,
             "pipeline.decode_concurrency": "\(pipeline.decodeConcurrency)",
             "pipeline.max_batch_size": "\(pipeline.maxBatchSize)",

@@ -1,0 +1,111 @@
+import EmberMedia
+import EmberModel
+import Foundation
+
+/// The worker's `ItemProcessor`: EmberMedia decodes and preprocesses an item's video,
+/// cover and audio on a decode thread; EmberModel embeds micro-batches of them.
+public struct MediaModelProcessor: ItemProcessor {
+    /// One item's model inputs, ready for the embedding stage.
+    public struct Prepared: Sendable {
+        public var input: ItemInput
+    }
+
+    public let engine: EmbeddingEngine
+    private let decoder: MediaDecoder
+    /// Present when the model has a vision tower.
+    private let framePreprocessor: ImagePreprocessor?
+    /// Present when the model has an audio tower.
+    private let logMel: LogMelSpectrogram?
+
+    public var modelID: String { engine.modelID }
+
+    /// Builds the media front end the model's manifest asks for. `media.maxAudioSeconds`
+    /// is capped at the audio tower's window.
+    public init(engine: EmbeddingEngine, media: MediaConfiguration) throws(ItemFailure) {
+        self.engine = engine
+        var media = media
+        do {
+            if let vision = engine.manifest.towers.vision {
+                let p = vision.preprocessing
+                // torchvision's eval transform: resize the shorter side to size·256/224, centre crop.
+                framePreprocessor = try ImagePreprocessor(
+                    ImagePreprocessing(
+                        width: p.imageSize, height: p.imageSize,
+                        resize: .centerCrop(shorterSide: p.imageSize * 256 / 224), mean: p.mean, std: p.std))
+            } else {
+                framePreprocessor = nil
+            }
+            if let audio = engine.manifest.towers.audio {
+                let p = audio.preprocessing
+                logMel = try LogMelSpectrogram(sampleRate: p.sampleRate, fftSize: p.nFft, hopLength: p.hopLength, melBins: p.nMels)
+                media.audioSampleRate = p.sampleRate
+                media.maxAudioSeconds = min(media.maxAudioSeconds, p.maxSeconds)
+            } else {
+                logMel = nil
+                media.maxAudioSeconds = 0
+            }
+        } catch {
+            throw ItemFailure(.modelError, "the model's preprocessing is not supported: \(error)")
+        }
+        decoder = MediaDecoder(configuration: media)
+    }
+
+    /// Fetches and decodes the video and cover, turns frames into normalized CHW
+    /// tensors and audio into a log-mel spectrogram. The cover counts as one more frame.
+    public func prepare(_ event: UploadEvent) throws(ItemFailure) -> Prepared {
+        var input = ItemInput(text: engine.manifest.towers.text == nil ? nil : event.text)
+        let videoURI = event.videoURI.flatMap { $0.isEmpty ? nil : $0 }
+        let coverURI = event.coverURI.flatMap { $0.isEmpty ? nil : $0 }
+        guard videoURI != nil || coverURI != nil else { return Prepared(input: input) }
+
+        let media: DecodedMedia
+        do {
+            media = try decoder.decode(videoURI: videoURI, coverURI: coverURI)
+        } catch {
+            throw ItemFailure(error)
+        }
+        do throws(MediaError) {
+            if let framePreprocessor {
+                for image in media.frames + (media.cover.map { [$0] } ?? []) {
+                    input.frames.append(try framePreprocessor(image))
+                }
+            }
+            if let logMel, !media.audio.isEmpty {
+                let mel = try logMel(media.audio)
+                if mel.frames > 0 {
+                    input.logMel = EmberModel.LogMel(bins: mel.melBins, frames: mel.frames, values: mel.values)
+                }
+            }
+        } catch {
+            throw ItemFailure(error)
+        }
+        if input.text == nil && input.frames.isEmpty && input.logMel == nil {
+            throw ItemFailure(.noContent, "the media has no video frames, cover or audio the model can use")
+        }
+        return Prepared(input: input)
+    }
+
+    public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
+        engine.embedEach(batch.map(\.input)).map { result in
+            switch result {
+            case .success(let embedding):
+                .success(
+                    EmbeddedItem(
+                        vector: embedding.vector,
+                        modalities: .init(
+                            visionFrames: embedding.modalities.visionFrames, textTokens: embedding.modalities.textTokens,
+                            audioSeconds: embedding.modalities.audioSeconds)))
+            case .failure(let error):
+                .failure(ItemFailure(.modelError, "\(error)"))
+            }
+        }
+    }
+}
+
+extension ItemFailure {
+    /// A media failure keeps its dead-letter class and whether a retry may help.
+    init(_ error: MediaError) {
+        let failureClass = FailureClass(rawValue: error.errorClass) ?? .mediaInvalid
+        self.init(failureClass, error.message, isTransient: error.isTransient)
+    }
+}

@@ -1,0 +1,80 @@
+import EmberKafka
+import EmberModel
+import EmberPipeline
+import Foundation
+import Logging
+
+/// Start-up shared by `ember run` and `ember replay`: each step checks one thing a
+/// worker needs and fails with a message that says what to fix.
+struct WorkerSetup {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+
+    /// Loads the model (the slowest and most likely step to fail on a new machine).
+    func loadProcessor() throws -> MediaModelProcessor {
+        let started = ContinuousClock.now
+        let engine: EmbeddingEngine
+        do {
+            engine = try EmbeddingEngine(
+                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads,
+                logger: logger)
+        } catch {
+            throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
+        }
+        let processor = try MediaModelProcessor(engine: engine, media: configuration.media)
+        logger.info(
+            "model loaded",
+            metadata: ["model": "\(engine.modelID)", "dim": "\(engine.manifest.output.dim)", "load_time": "\(ContinuousClock.now - started)"])
+        return processor
+    }
+
+    /// Checks the broker answers and the topics exist, creating missing ones when
+    /// `topics.create_partitions` > 0.
+    func checkTopics(_ topics: [String]) throws {
+        let admin: KafkaAdmin
+        let existing: [String: Int]
+        do {
+            admin = try KafkaAdmin(bootstrapServers: configuration.kafka.brokers, properties: configuration.kafka.properties, logger: logger)
+            existing = try admin.partitionCounts(timeout: .seconds(15))
+        } catch {
+            throw StartupError("cannot reach the Kafka brokers at \(configuration.kafka.brokers): \(error)")
+        }
+        let missing = topics.filter { existing[$0] == nil }
+        guard !missing.isEmpty else { return }
+        guard configuration.kafka.createPartitions > 0 else {
+            throw StartupError("topics do not exist: \(missing.joined(separator: ", ")) (create them, or set topics.create_partitions)")
+        }
+        do {
+            try admin.ensureTopics(missing.map { KafkaTopicSpec(name: $0, partitions: configuration.kafka.createPartitions) })
+        } catch {
+            throw StartupError("cannot create topics \(missing.joined(separator: ", ")): \(error)")
+        }
+        logger.info("created topics", metadata: ["topics": "\(missing)", "partitions": "\(configuration.kafka.createPartitions)"])
+    }
+
+    func makeProducer() throws -> KafkaProducer {
+        var producer = KafkaProducerConfiguration(bootstrapServers: configuration.kafka.brokers)
+        producer.clientID = "ember-\(configuration.kafka.groupID)"
+        // Dead letters carry the original event, which may be up to 1 MiB plus headers.
+        producer.properties = ["message.max.bytes": "2097152"].merging(configuration.kafka.properties) { $1 }
+        return try KafkaProducer(configuration: producer, logger: logger)
+    }
+
+    func makeConsumer() throws -> KafkaConsumer {
+        var consumer = KafkaConsumerConfiguration(
+            bootstrapServers: configuration.kafka.brokers, groupID: configuration.kafka.groupID,
+            topics: [configuration.kafka.inputTopic])
+        consumer.clientID = "ember-\(configuration.kafka.groupID)"
+        // One poll admits at most this many messages, so the in-flight window overshoots
+        // its pause mark by little before the pause takes effect.
+        consumer.maxMessagesPerPoll = max(1, configuration.pipeline.maxInFlight / 4)
+        consumer.properties = configuration.kafka.properties
+        return try KafkaConsumer(configuration: consumer, logger: logger)
+    }
+}
+
+/// A start-up check failed; the message says what to fix.
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -46,6 +46,7 @@ struct RealWeightParityTests {
 
     init() throws {
         reference = try SafeTensorsFile(path: realFixtures.appendingPathComponent("reference.safetensors").path)
+        #expect(reference.metadata["fixture_version"] == "1")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         inputs = try decoder.decode(RealInputs.self, from: Data(contentsOf: realFixtures.appendingPathComponent("inputs.json")))

@@ -10,6 +10,8 @@ public struct MBConvArguments: Sendable, Equatable {
     public var repeats, kernel, stride, expansion, input, output: Int
 
     init(_ text: String) throws {
+        // r repeats, k kernel, s stride as "22" (square strides only: the first digit), e
+        // expansion, i/o channels. Squeeze-excite ("se0.25") and "noskip" are not Lite: rejected.
         var values: [Character: Int] = [:]
         for part in text.split(separator: "_") {
             guard let key = part.first, let value = Int(part.dropFirst().prefix(key == "s" ? 1 : part.count)) else {

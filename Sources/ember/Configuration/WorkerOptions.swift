@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmberMedia
 import EmberPipeline
 import Logging
 
@@ -62,13 +63,16 @@ struct WorkerOptions: ParsableArguments {
     }
 }
 
-/// One logging set-up per process: structured lines (message + key=value metadata) on stderr.
+/// One logging set-up per process: structured lines (message + key=value metadata) on
+/// stderr. FFmpeg's own unstructured stderr lines are silenced below debug: every
+/// media failure surfaces as a typed error carrying FFmpeg's message.
 enum ProcessLogging {
     nonisolated(unsafe) private static var isBootstrapped = false
 
     static func bootstrap(level: Logger.Level) {
         guard !isBootstrapped else { return }
         isBootstrapped = true
+        FFmpegLogLevel.current = level <= .debug ? .warning : .quiet
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -1,0 +1,66 @@
+import ArgumentParser
+import EmberMedia
+import EmberModel
+import EmberPipeline
+import Foundation
+import Logging
+
+/// `ember embed`: embeds one item given on the command line and prints its output
+/// record. Local files and loopback URLs are allowed here: the operator chose them.
+struct Embed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed one item and print its output record as JSON.",
+        discussion: "Exits non-zero with a one-line reason (the dead-letter class) when the item cannot be embedded.")
+
+    @Option(help: "Video URI or local path.") var video: String?
+    @Option(help: "Cover image URI or local path.") var cover: String?
+    @Option(help: "Title.") var title: String?
+    @Option(help: "Comma-separated tags.") var tags: String?
+    @Option(help: "On-screen text.") var ocr: String?
+    @Option(help: "Speech transcript.") var asr: String?
+    @Option(help: "Author.") var author: String?
+    @Option(help: "Item id written into the record.") var itemID = "cli"
+    @Option(help: "Model directory (default: EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
+    @Option(help: "Output dtype: f16 or f32.") var dtype: String = "f16"
+
+    func run() async throws {
+        guard let dtype = EmbeddingDType(rawValue: dtype) else { throw ValidationError("--dtype must be f16 or f32") }
+        let level = ProcessInfo.processInfo.environment["EMBER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
+        ProcessLogging.bootstrap(level: level ?? .warning)
+        let event = UploadEvent(
+            itemID: itemID, videoURI: video.map(Self.uri), coverURI: cover.map(Self.uri), title: title,
+            tags: tags?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, ocrText: ocr, asrText: asr,
+            author: author)
+        do {
+            let encoded = try JSONEncoder().encode(event)
+            _ = try UploadEvent.parse([UInt8](encoded))  // the same validation as the worker
+            let directory = model ?? ProcessInfo.processInfo.environment["EMBER_MODEL_DIR"] ?? WorkerConfiguration.defaultModelDirectory
+            let engine: EmbeddingEngine
+            do {
+                engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: directory))
+            } catch {
+                throw ItemFailure(.modelError, "cannot load the model from \(directory): \(error)")
+            }
+            var media = MediaConfiguration()
+            media.uriPolicy = URIPolicy(mediaRoot: "/", blockPrivateAddresses: false)
+            let processor = try MediaModelProcessor(engine: engine, media: media)
+            let prepared = try processor.prepare(event)
+            guard let result = processor.embed([prepared]).first else { throw ItemFailure(.modelError, "no result") }
+            let embedded = try result.get()
+            let record = EmbeddingRecord(
+                itemID: itemID, model: processor.modelID, vector: embedded.vector, dtype: dtype,
+                semanticID: embedded.semanticID, modalities: embedded.modalities, source: nil, uploadedAt: nil,
+                embeddedAt: Date())
+            print(String(decoding: try record.jsonBytes(), as: UTF8.self))
+        } catch let failure as ItemFailure {
+            FileHandle.standardError.write(Data("ember: \(failure.failureClass.rawValue): \(failure.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// Plain paths become absolute file URIs.
+    static func uri(_ value: String) -> String {
+        if value.contains("://") { return value }
+        return URL(fileURLWithPath: value).absoluteURL.absoluteString
+    }
+}

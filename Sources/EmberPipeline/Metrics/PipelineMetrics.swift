@@ -155,8 +155,8 @@ public final class PipelineMetrics: @unchecked Sendable {
     }
 
     /// Totals since start, for tests and the replay summary.
-    var itemsOutTotal: Int { lock.withLock { totals.itemsOut } }
-    var deadLettersTotal: Int { lock.withLock { totals.deadLetters.values.reduce(0, +) } }
+    public var itemsOutTotal: Int { lock.withLock { totals.itemsOut } }
+    public var deadLettersTotal: Int { lock.withLock { totals.deadLetters.values.reduce(0, +) } }
 
     private static func rates(_ counts: Counts, seconds: Double) -> Logger.Metadata {
         let seconds = max(seconds, 1e-9)

@@ -43,22 +43,45 @@ extension KafkaConsumer: PipelineInput {
 }
 
 /// `ember replay`'s input: a manually assigned reader that ends by itself. Nothing is
-/// committed (there is no group); pausing simply stops polling it.
+/// committed (there is no group); pausing simply stops polling it. An optional rate
+/// limit spaces the messages out (a token bucket of one second's worth).
 public final class ReplayInput: PipelineInput, @unchecked Sendable {
     private let replay: KafkaReplay
+    private let maxPerSecond: Double?
     /// Touched by the consumer thread only.
     private var paused = false
+    private var tokens: Double
+    private var refilledAt = ContinuousClock.now
 
-    public init(_ replay: KafkaReplay) { self.replay = replay }
+    public init(_ replay: KafkaReplay, maxPerSecond: Double? = nil) {
+        self.replay = replay
+        self.maxPerSecond = maxPerSecond
+        tokens = maxPerSecond ?? 0
+    }
 
     public var progress: KafkaReplayProgress { replay.progress }
 
     public func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         if paused {
-            Thread.sleep(forTimeInterval: Double(timeout.components.attoseconds) / 1e18 + Double(timeout.components.seconds))
+            sleep(timeout)
             return []
         }
-        return try replay.poll(timeout: timeout).map { .message($0) }
+        guard let maxPerSecond else { return try replay.poll(timeout: timeout).map { .message($0) } }
+        let now = ContinuousClock.now
+        tokens = min(maxPerSecond, tokens + maxPerSecond * (now - refilledAt).seconds)
+        refilledAt = now
+        guard tokens >= 1 else {
+            sleep(.seconds((1 - tokens) / maxPerSecond))
+            return []
+        }
+        // Never more than the bucket holds: KafkaReplay hands out at most its poll size.
+        let messages = try replay.poll(timeout: timeout)
+        tokens -= Double(messages.count)
+        return messages.map { .message($0) }
+    }
+
+    private func sleep(_ duration: Duration) {
+        Thread.sleep(forTimeInterval: max(0, duration.seconds))
     }
 
     public func pauseAll() { paused = true }
@@ -71,4 +94,8 @@ public final class ReplayInput: PipelineInput, @unchecked Sendable {
         let progress = replay.progress
         return progress.plannedOffsets - Int64(progress.fraction * Double(progress.plannedOffsets))
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

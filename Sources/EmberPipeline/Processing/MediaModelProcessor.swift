@@ -16,13 +16,23 @@ public struct MediaModelProcessor: ItemProcessor {
     private let framePreprocessor: ImagePreprocessor?
     /// Present when the model has an audio tower.
     private let logMel: LogMelSpectrogram?
+    /// Embed each item of a micro-batch on its own, so an item's vector does not depend
+    /// on which items shared its batch (see `init`).
+    public let batchInvariant: Bool
 
     public var modelID: String { engine.modelID }
 
     /// Builds the media front end the model's manifest asks for. `media.maxAudioSeconds`
     /// is capped at the audio tower's window.
-    public init(engine: EmbeddingEngine, media: MediaConfiguration) throws(ItemFailure) {
+    ///
+    /// `batchInvariant`: OpenBLAS picks kernels and tiles by matrix size, so an item
+    /// embedded together with others differs from the same item alone in the last
+    /// float bits (≈1e-6), which flips f16 roundings. With `true` (the worker's
+    /// default) every item is embedded on its own and a replay reproduces the live
+    /// run's records byte for byte; `false` packs the micro-batch into shared matrices.
+    public init(engine: EmbeddingEngine, media: MediaConfiguration, batchInvariant: Bool = true) throws(ItemFailure) {
         self.engine = engine
+        self.batchInvariant = batchInvariant
         var media = media
         do {
             if let vision = engine.manifest.towers.vision {
@@ -86,7 +96,9 @@ public struct MediaModelProcessor: ItemProcessor {
     }
 
     public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
-        engine.embedEach(batch.map(\.input)).map { result in
+        let inputs = batch.map(\.input)
+        let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0]) } : engine.embedEach(inputs)
+        return results.map { result in
             switch result {
             case .success(let embedding):
                 .success(

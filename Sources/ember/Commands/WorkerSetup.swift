@@ -21,7 +21,7 @@ struct WorkerSetup {
         } catch {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }
-        let processor = try MediaModelProcessor(engine: engine, media: configuration.media)
+        let processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
         logger.info(
             "model loaded",
             metadata: ["model": "\(engine.modelID)", "dim": "\(engine.manifest.output.dim)", "load_time": "\(ContinuousClock.now - started)"])

@@ -55,6 +55,7 @@ enum ConfigurationLoader {
         c.pipeline.deadLetterTopic = try reader.string("topics.dead_letter", c.pipeline.deadLetterTopic)
         c.modelDirectory = try reader.string("model.directory", c.modelDirectory)
         c.modelThreads = try reader.int("model.threads", c.modelThreads)
+        c.batchInvariant = try reader.parsed("model.batch_invariant", c.batchInvariant, expected: "true or false") { Bool($0.lowercased()) }
         if c.modelThreads < 1 { throw ConfigurationError("model.threads must be at least 1, got \(c.modelThreads)") }
         c.media.uriPolicy.mediaRoot = try reader.string("media.root", c.media.uriPolicy.mediaRoot ?? "").nonEmpty
         c.media.uriPolicy.allowedHosts = try reader.list("media.allowed_hosts").nonEmpty ?? c.media.uriPolicy.allowedHosts

@@ -23,6 +23,9 @@ struct WorkerConfiguration: Sendable, Equatable {
     var modelDirectory = WorkerConfiguration.defaultModelDirectory
     /// OpenBLAS threads of the embedding stage. With 2 cores and 2 decode threads, 1.
     var modelThreads = 1
+    /// Embed items one by one so replays reproduce records byte for byte (see
+    /// `MediaModelProcessor`); false packs micro-batches into shared matrices.
+    var batchInvariant = true
     var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
     var pipeline = PipelineConfiguration()
@@ -48,6 +51,7 @@ struct WorkerConfiguration: Sendable, Equatable {
             "topics.create_partitions": "\(kafka.createPartitions)",
             "model.directory": modelDirectory,
             "model.threads": "\(modelThreads)",
+            "model.batch_invariant": "\(batchInvariant)",
             "media.root": media.uriPolicy.mediaRoot ?? "(none: file URIs refused)",
             "media.allowed_hosts": media.uriPolicy.allowedHosts?.joined(separator: ",") ?? "(any public host)",
             "media.block_private_addresses": "\(media.uriPolicy.blockPrivateAddresses)",

@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberPipelineTests", dependencies: ["EmberPipeline"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember"]),
+        .testTarget(name: "EmberWorkerTests", dependencies: ["EmberKafka", "EmberModel", "EmberPipeline", "ember"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,3 +27,16 @@ port_answers() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
   export PATH="/opt/swift/usr/bin:$PATH"
 fi
+
+# `swift build` without the per-file progress lines; fails when the build fails.
+quiet_build() {
+  local log status
+  log="$(mktemp)"
+  set +e
+  swift build "$@" >"$log" 2>&1
+  status=$?
+  set -e
+  grep -vE '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Linking|Write|Building)' "$log" | grep -vE '^(Building for|\[[0-9]+/[0-9]+\] Compiling plugin)' || true
+  rm -f "$log"
+  [ "$status" -eq 0 ] || die "swift build $* failed"
+}

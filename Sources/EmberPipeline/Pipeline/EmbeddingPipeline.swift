@@ -144,7 +144,8 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                         admit(message)
                     case .revoked(let partitions), .lost(let partitions):
                         revoke(partitions)
-                    case .assigned:
+                    case .assigned(let partitions):
+                        logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
                         // Newly assigned partitions start fetching; re-apply a pause.
                         if isPaused { input.pauseAll() }
                     case .error(let error):

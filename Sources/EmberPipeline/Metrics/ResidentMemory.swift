@@ -1,12 +1,12 @@
 import Foundation
 
 /// Resident set size of this process, from /proc (Linux).
-enum ResidentMemory {
+public enum ResidentMemory {
     /// Current RSS in MiB.
-    static func currentMegabytes() -> Int? { statusField("VmRSS:") }
+    public static func currentMegabytes() -> Int? { statusField("VmRSS:") }
 
     /// Peak RSS since start in MiB.
-    static func peakMegabytes() -> Int? { statusField("VmHWM:") }
+    public static func peakMegabytes() -> Int? { statusField("VmHWM:") }
 
     private static func statusField(_ name: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }

@@ -5,7 +5,9 @@ import Logging
 ///
 /// A dedicated thread serves librdkafka's delivery reports; `onDelivery` runs on it
 /// exactly once per accepted message (delivered, failed after librdkafka's retries,
-/// or failed at `close`). Keep `onDelivery` short: hand work to another queue.
+/// or failed at `close`). Keep `onDelivery` short: hand work to another queue, and
+/// capture only what it needs (the source partition and offset, not the input message:
+/// its bytes would then be freed on the delivery thread, which costs malloc contention).
 /// All methods may be called from any thread.
 ///
 /// A fatal error (for example an idempotence sequence the broker cannot accept) fails

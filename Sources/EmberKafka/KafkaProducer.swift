@@ -24,6 +24,8 @@ public final class KafkaProducer: @unchecked Sendable {
         var fatal: KafkaError?
         var closed = false
         var stopPolling = false
+        /// The polling thread, so a close from inside a delivery callback does not wait for itself.
+        var pollThread: pthread_t?
     }
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "ember.kafka.producer")) throws(KafkaError) {
@@ -52,9 +54,11 @@ public final class KafkaProducer: @unchecked Sendable {
         let exited = pollThreadExited
         let polled = Locked<RDKafkaClient?>(client)
         let thread = Thread {
+            state.withLock { $0.pollThread = pthread_self() }
             while !state.withLock({ $0.stopPolling }), let client = polled.withLock({ $0 }) {
                 client.poll(timeoutMilliseconds: 100)
             }
+            polled.withLock { $0 }?.poll(timeoutMilliseconds: 0)  // reports of a last-moment purge
             polled.withLock { $0 = nil }
             exited.signal()
         }
@@ -120,6 +124,15 @@ public final class KafkaProducer: @unchecked Sendable {
             return !state.closed
         }
         guard wasOpen else { return }
+        if let pollThread = state.withLock({ $0.pollThread }), pthread_equal(pollThread, pthread_self()) != 0 {
+            // Released from inside a delivery callback: waiting here would wait for this
+            // very thread. Fail what is left and let the loop end after this callback.
+            let leftOver = client.outstandingCount
+            client.purgeAll()
+            state.withLock { $0.stopPolling = true }
+            logger.debug("Kafka producer closed from its delivery thread", metadata: ["kafka.outstanding": "\(leftOver)"])
+            return
+        }
         var leftOver: Int32 = 0
         if !client.flush(timeoutMilliseconds: timeout.timeoutMilliseconds) {
             leftOver = client.outstandingCount

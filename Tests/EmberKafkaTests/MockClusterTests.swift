@@ -116,6 +116,32 @@ struct MockClusterTests {
         withExtendedLifetime(cluster) {}
     }
 
+    @Test("a producer released from inside its own delivery callback shuts down without waiting for itself")
+    func releasedInsideCallback() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = TestBroker.uniqueName("release")
+        try cluster.createTopic(topic, partitions: 1)
+        let delivered = Locked<Result<KafkaDelivery, KafkaError>?>(nil)
+        weak var client: RDKafkaClient?
+        do {
+            let producer = try producer(cluster)
+            client = producer.client
+            // The callback holds the last reference: the producer's deinit runs on its delivery thread.
+            try producer.send(KafkaProducerRecord(topic: topic, value: [1])) { [producer] result in
+                _ = producer.outstandingCount
+                delivered.withLock { $0 = result }
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while delivered.withLock({ $0 == nil }), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let result = try #require(delivered.withLock { $0 })
+        #expect(try result.get().offset == KafkaOffset(0))
+        // The deinit on the delivery thread completes and the librdkafka handle is destroyed.
+        while client != nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(client == nil, "the producer's handle was never destroyed: its delivery thread is stuck")
+        withExtendedLifetime(cluster) {}
+    }
+
     /// Ten messages per partition at base + 0 s, 1 s, … 9 s.
     private func timedTopic(_ cluster: KafkaMockCluster, partitions: Int32) throws -> (topic: String, base: Int64) {
         let topic = TestBroker.uniqueName("replay")

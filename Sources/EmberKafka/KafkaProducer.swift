@@ -71,7 +71,8 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// The fatal error that stopped this producer, if any.
-    public var fatalError: KafkaError? { state.withLock { $0.fatal } }
+    /// Asks librdkafka directly: its error callback may not have been served yet.
+    public var fatalError: KafkaError? { state.withLock { $0.fatal } ?? client.fatalError }
 
     /// Messages sent and not yet reported.
     public var outstandingCount: Int { Int(client.outstandingCount) }
@@ -84,9 +85,9 @@ public final class KafkaProducer: @unchecked Sendable {
         _ record: KafkaProducerRecord,
         onDelivery: @escaping @Sendable (Result<KafkaDelivery, KafkaError>) -> Void
     ) throws(KafkaError) {
-        let status = state.withLock { ($0.closed, $0.fatal) }
-        if let fatal = status.1 { throw fatal }
-        if status.0 { throw .closed("producer") }
+        let (closed, fatal) = state.withLock { ($0.closed, $0.fatal) }
+        if let fatal { throw fatal }
+        if closed { throw .closed("producer") }
         let box = Unmanaged.passRetained(RDKafkaDeliveryBox(onDelivery))
         var deadline: ContinuousClock.Instant?
         while let error = client.produce(record, delivery: box.toOpaque()) {

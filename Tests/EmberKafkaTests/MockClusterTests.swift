@@ -3,7 +3,7 @@ import Testing
 @testable import EmberKafka
 
 /// Faults a real broker cannot be asked for, on librdkafka's mock cluster.
-@Suite("Kafka faults on the mock cluster", .timeLimit(.minutes(1)))
+@Suite("Kafka faults on the mock cluster", .timeLimit(.minutes(2)))
 struct MockClusterTests {
     private func producer(_ cluster: KafkaMockCluster, deliveryTimeout: Duration = .seconds(30)) throws -> KafkaProducer {
         var configuration = TestBroker.producerConfiguration(bootstrap: cluster.bootstrapServers)
@@ -17,7 +17,7 @@ struct MockClusterTests {
         let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(
             bootstrap: cluster.bootstrapServers, group: TestBroker.uniqueName("mock"), topics: [topic]))
         // Wait one extra poll round after the count is reached so duplicates would show.
-        var messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= count }.messages
+        var messages = try pollEvents(consumer, seconds: 60) { $0.messages.count >= count }.messages
         messages += try consumer.poll(timeout: .milliseconds(500)).messages
         try consumer.close()
         return messages

@@ -117,6 +117,31 @@ public struct KafkaProducerConfiguration: Sendable, Equatable {
     }
 }
 
+extension KafkaConsumerConfiguration {
+    /// The librdkafka properties Ember will use, for the start-up log line; values of
+    /// secret properties (passwords, keys, tokens) are replaced by `<redacted>`.
+    public func effectiveProperties() throws(KafkaError) -> [String: String] {
+        redactingSecrets(try librdkafkaProperties())
+    }
+}
+
+extension KafkaProducerConfiguration {
+    /// The librdkafka properties Ember will use, secrets redacted (see the consumer's).
+    public func effectiveProperties() throws(KafkaError) -> [String: String] {
+        redactingSecrets(try librdkafkaProperties())
+    }
+}
+
+/// Replaces the values of properties that hold credentials.
+func redactingSecrets(_ properties: [String: String]) -> [String: String] {
+    let secretMarkers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl.certificate.pem", "token"]
+    var result = properties
+    for name in properties.keys where secretMarkers.contains(where: { name.lowercased().contains($0) }) {
+        result[name] = "<redacted>"
+    }
+    return result
+}
+
 func requireNonEmpty(_ value: String, _ name: String) throws(KafkaError) {
     if value.allSatisfy(\.isWhitespace) { throw .client("\(name) must not be empty") }
 }

@@ -97,4 +97,10 @@ public struct KafkaDelivery: Sendable, Equatable {
     public var topic: String
     public var partition: KafkaPartition
     public var offset: KafkaOffset
+
+    public init(topic: String, partition: KafkaPartition, offset: KafkaOffset) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
 }

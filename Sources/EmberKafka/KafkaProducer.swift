@@ -5,7 +5,9 @@ import Logging
 ///
 /// A dedicated thread serves librdkafka's delivery reports; `onDelivery` runs on it
 /// exactly once per accepted message (delivered, failed after librdkafka's retries,
-/// or failed at `close`). Keep `onDelivery` short: hand work to another queue.
+/// or failed at `close`). Keep `onDelivery` short: hand work to another queue, and
+/// capture only what it needs (the source partition and offset, not the input message:
+/// its bytes would then be freed on the delivery thread, which costs malloc contention).
 /// All methods may be called from any thread.
 ///
 /// A fatal error (for example an idempotence sequence the broker cannot accept) fails
@@ -22,6 +24,8 @@ public final class KafkaProducer: @unchecked Sendable {
         var fatal: KafkaError?
         var closed = false
         var stopPolling = false
+        /// The polling thread, so a close from inside a delivery callback does not wait for itself.
+        var pollThread: pthread_t?
     }
 
     public init(configuration: KafkaProducerConfiguration, logger: Logger = Logger(label: "ember.kafka.producer")) throws(KafkaError) {
@@ -50,9 +54,11 @@ public final class KafkaProducer: @unchecked Sendable {
         let exited = pollThreadExited
         let polled = Locked<RDKafkaClient?>(client)
         let thread = Thread {
+            state.withLock { $0.pollThread = pthread_self() }
             while !state.withLock({ $0.stopPolling }), let client = polled.withLock({ $0 }) {
                 client.poll(timeoutMilliseconds: 100)
             }
+            polled.withLock { $0 }?.poll(timeoutMilliseconds: 0)  // reports of a last-moment purge
             polled.withLock { $0 = nil }
             exited.signal()
         }
@@ -65,7 +71,8 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// The fatal error that stopped this producer, if any.
-    public var fatalError: KafkaError? { state.withLock { $0.fatal } }
+    /// Asks librdkafka directly: its error callback may not have been served yet.
+    public var fatalError: KafkaError? { state.withLock { $0.fatal } ?? client.fatalError }
 
     /// Messages sent and not yet reported.
     public var outstandingCount: Int { Int(client.outstandingCount) }
@@ -78,9 +85,9 @@ public final class KafkaProducer: @unchecked Sendable {
         _ record: KafkaProducerRecord,
         onDelivery: @escaping @Sendable (Result<KafkaDelivery, KafkaError>) -> Void
     ) throws(KafkaError) {
-        let status = state.withLock { ($0.closed, $0.fatal) }
-        if let fatal = status.1 { throw fatal }
-        if status.0 { throw .closed("producer") }
+        let (closed, fatal) = state.withLock { ($0.closed, $0.fatal) }
+        if let fatal { throw fatal }
+        if closed { throw .closed("producer") }
         let box = Unmanaged.passRetained(RDKafkaDeliveryBox(onDelivery))
         var deadline: ContinuousClock.Instant?
         while let error = client.produce(record, delivery: box.toOpaque()) {
@@ -118,6 +125,15 @@ public final class KafkaProducer: @unchecked Sendable {
             return !state.closed
         }
         guard wasOpen else { return }
+        if let pollThread = state.withLock({ $0.pollThread }), pthread_equal(pollThread, pthread_self()) != 0 {
+            // Released from inside a delivery callback: waiting here would wait for this
+            // very thread. Fail what is left and let the loop end after this callback.
+            let leftOver = client.outstandingCount
+            client.purgeAll()
+            state.withLock { $0.stopPolling = true }
+            logger.debug("Kafka producer closed from its delivery thread", metadata: ["kafka.outstanding": "\(leftOver)"])
+            return
+        }
         var leftOver: Int32 = 0
         if !client.flush(timeoutMilliseconds: timeout.timeoutMilliseconds) {
             leftOver = client.outstandingCount

@@ -3,7 +3,7 @@ import Testing
 @testable import EmberKafka
 
 /// Consumer-group behaviour against the real broker (tansu).
-@Suite("Kafka consumer on tansu", .enabled(if: TestBroker.isAvailable, "set EMBER_TEST_BROKERS (Ops/test does)"), .timeLimit(.minutes(2)))
+@Suite("Kafka consumer on tansu", .enabled(if: TestBroker.isAvailable, "set EMBER_TEST_BROKERS (Ops/test does)"), .timeLimit(.minutes(3)))
 struct BrokerConsumerTests {
     let bootstrap = TestBroker.bootstrapServers ?? ""
 
@@ -46,7 +46,7 @@ struct BrokerConsumerTests {
         #expect(Set(deliveries.map(\.partition)).isSubset(of: [KafkaPartition(0), KafkaPartition(1)]))
 
         let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("rt"), topics: [topic]))
-        let messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= 10 }.messages
+        let messages = try pollEvents(consumer, seconds: 60) { $0.messages.count >= 10 }.messages
         #expect(messages.count == 10)
         for message in messages {
             let index = try #require(message.header("index").map { String(decoding: $0, as: UTF8.self) })
@@ -66,7 +66,7 @@ struct BrokerConsumerTests {
         try consumer.close()
 
         let reader = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("rt-dlq"), topics: [dlq]))
-        let dead = try #require(try pollEvents(reader, seconds: 30) { !$0.messages.isEmpty }.messages.first)
+        let dead = try #require(try pollEvents(reader, seconds: 60) { !$0.messages.isEmpty }.messages.first)
         #expect(dead.value == failed.value)
         #expect(dead.key == failed.key)
         #expect(dead.header("index") == failed.header("index"))
@@ -84,7 +84,7 @@ struct BrokerConsumerTests {
         let topic = try makeTopic("watermark", partitions: 1)
         _ = try produce(topic, count: 6)
         let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("wm"), topics: [topic]))
-        let messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= 6 }.messages
+        let messages = try pollEvents(consumer, seconds: 60) { $0.messages.count >= 6 }.messages
         #expect(messages.map(\.offset.rawValue) == Array(0...5))
         let partition = KafkaTopicPartition(topic: topic, partition: KafkaPartition(0))
 
@@ -111,7 +111,7 @@ struct BrokerConsumerTests {
 
         // First run: finish everything except one message of partition 0, then stop.
         let first = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
-        let seen = try pollEvents(first, seconds: 30) { $0.messages.count >= 20 }.messages
+        let seen = try pollEvents(first, seconds: 60) { $0.messages.count >= 20 }.messages
         #expect(seen.count == 20)
         let held = try #require(seen.first { $0.partition == KafkaPartition(0) && $0.offset.rawValue > 0 })
         var finished: [KafkaMessage] = []
@@ -123,7 +123,7 @@ struct BrokerConsumerTests {
 
         // Second run: starts at the held message on partition 0 and after everything on partition 1.
         let second = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
-        let redelivered = try pollEvents(second, seconds: 30) { events in
+        let redelivered = try pollEvents(second, seconds: 60) { events in
             events.messages.contains { $0.offset == held.offset && $0.partition == held.partition }
         }.messages
         let partition0 = redelivered.filter { $0.partition == KafkaPartition(0) }
@@ -141,7 +141,7 @@ struct BrokerConsumerTests {
         let group = TestBroker.uniqueName("group")
         let a = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
         // a takes everything and finishes nothing yet.
-        let inFlight = try pollEvents(a, seconds: 30) { $0.messages.count >= 40 }.messages
+        let inFlight = try pollEvents(a, seconds: 60) { $0.messages.count >= 40 }.messages
         #expect(a.assignment.count == 4)
         #expect(inFlight.count == 40)
 
@@ -172,7 +172,7 @@ struct BrokerConsumerTests {
 
         let bPartitions = b.assignment
         try b.close()
-        try pollEvents(a, seconds: 30) { _ in a.assignment.count == 4 }
+        try pollEvents(a, seconds: 60) { _ in a.assignment.count == 4 }
         #expect(Set(a.assignment) == partitions(topic, 0, 1, 2, 3))
         #expect(Set(bPartitions).isSubset(of: a.assignment))
         try a.close()
@@ -230,7 +230,7 @@ struct BrokerConsumerTests {
         var configuration = TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("lost"), topics: [topic])
         configuration.maxPollInterval = .milliseconds(6000)
         let consumer = try KafkaConsumer(configuration: configuration)
-        let messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= 3 }.messages
+        let messages = try pollEvents(consumer, seconds: 60) { $0.messages.count >= 3 }.messages
         #expect(messages.count == 3)
         #expect(consumer.markDone(messages[0]))
 

@@ -30,6 +30,17 @@ struct ConfigurationTests {
         #expect(error?.message.contains("enable.auto.offset.store") == true)
     }
 
+    @Test("effective properties for the start-up log redact credentials")
+    func redaction() throws {
+        var configuration = consumer
+        configuration.properties = ["sasl.password": "hunter2", "ssl.key.password": "k", "sasl.username": "ember"]
+        let properties = try configuration.effectiveProperties()
+        #expect(properties["sasl.password"] == "<redacted>")
+        #expect(properties["ssl.key.password"] == "<redacted>")
+        #expect(properties["sasl.username"] == "ember")
+        #expect(properties["group.id"] == "g")
+    }
+
     @Test("invalid consumer settings name the setting")
     func invalidConsumer() {
         var configuration = consumer

@@ -3,7 +3,7 @@ import Testing
 @testable import EmberKafka
 
 /// Faults a real broker cannot be asked for, on librdkafka's mock cluster.
-@Suite("Kafka faults on the mock cluster", .timeLimit(.minutes(1)))
+@Suite("Kafka faults on the mock cluster", .timeLimit(.minutes(2)))
 struct MockClusterTests {
     private func producer(_ cluster: KafkaMockCluster, deliveryTimeout: Duration = .seconds(30)) throws -> KafkaProducer {
         var configuration = TestBroker.producerConfiguration(bootstrap: cluster.bootstrapServers)
@@ -17,7 +17,7 @@ struct MockClusterTests {
         let consumer = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(
             bootstrap: cluster.bootstrapServers, group: TestBroker.uniqueName("mock"), topics: [topic]))
         // Wait one extra poll round after the count is reached so duplicates would show.
-        var messages = try pollEvents(consumer, seconds: 30) { $0.messages.count >= count }.messages
+        var messages = try pollEvents(consumer, seconds: 60) { $0.messages.count >= count }.messages
         messages += try consumer.poll(timeout: .milliseconds(500)).messages
         try consumer.close()
         return messages
@@ -113,6 +113,32 @@ struct MockClusterTests {
         #expect(producer.fatalError?.isFatal == true)
         try? producer.close(timeout: .seconds(1))
         #expect(ContinuousClock.now - start < .seconds(10))
+        withExtendedLifetime(cluster) {}
+    }
+
+    @Test("a producer released from inside its own delivery callback shuts down without waiting for itself")
+    func releasedInsideCallback() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = TestBroker.uniqueName("release")
+        try cluster.createTopic(topic, partitions: 1)
+        let delivered = Locked<Result<KafkaDelivery, KafkaError>?>(nil)
+        weak var client: RDKafkaClient?
+        do {
+            let producer = try producer(cluster)
+            client = producer.client
+            // The callback holds the last reference: the producer's deinit runs on its delivery thread.
+            try producer.send(KafkaProducerRecord(topic: topic, value: [1])) { [producer] result in
+                _ = producer.outstandingCount
+                delivered.withLock { $0 = result }
+            }
+        }
+        let deadline = Date().addingTimeInterval(20)
+        while delivered.withLock({ $0 == nil }), Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let result = try #require(delivered.withLock { $0 })
+        #expect(try result.get().offset == KafkaOffset(0))
+        // The deinit on the delivery thread completes and the librdkafka handle is destroyed.
+        while client != nil, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(client == nil, "the producer's handle was never destroyed: its delivery thread is stuck")
         withExtendedLifetime(cluster) {}
     }
 

@@ -17,7 +17,7 @@ struct RoundTripSmokeTests {
         #expect(error?.message.contains("no.such.property") == true)
     }
 
-    @Test("produce and consume one message through librdkafka's mock cluster", .timeLimit(.minutes(1)))
+    @Test("produce and consume one message through librdkafka's mock cluster", .timeLimit(.minutes(2)))
     func mockClusterRoundTrip() throws {
         let cluster = try KafkaMockCluster(brokers: 3)
         let topic = TestBroker.uniqueName("smoke-mock")
@@ -25,7 +25,7 @@ struct RoundTripSmokeTests {
         try withExtendedLifetime(cluster) { try roundTrip(bootstrap: cluster.bootstrapServers, topic: topic) }
     }
 
-    @Test("produce and consume one message through tansu", .enabled(if: TestBroker.isAvailable, "set EMBER_TEST_BROKERS (Ops/test does)"), .timeLimit(.minutes(1)))
+    @Test("produce and consume one message through tansu", .enabled(if: TestBroker.isAvailable, "set EMBER_TEST_BROKERS (Ops/test does)"), .timeLimit(.minutes(2)))
     func tansuRoundTrip() throws {
         try roundTrip(bootstrap: TestBroker.bootstrapServers!, topic: TestBroker.uniqueName("smoke-tansu"))
     }
@@ -44,8 +44,8 @@ struct RoundTripSmokeTests {
 
         let consumer = try KafkaConsumer(
             configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("smoke"), topics: [topic]))
-        let events = try pollEvents(consumer, seconds: 30) { !$0.messages.isEmpty }
-        let message = try #require(events.messages.first, "no message within 30 s")
+        let events = try pollEvents(consumer, seconds: 60) { !$0.messages.isEmpty }
+        let message = try #require(events.messages.first, "no message within 60 s; events: \(events), assignment: \(consumer.assignment)")
         #expect(message.topic == topic)
         #expect(message.partition == delivery.partition)
         #expect(message.offset == delivery.offset)

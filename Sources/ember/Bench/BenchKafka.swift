@@ -124,10 +124,13 @@ struct BenchKafka: ParsableCommand {
                 guard case .message(let message) = event else { continue }
                 if start == nil { start = .now }
                 let record = KafkaProducerRecord(topic: output, key: message.key, value: message.value, headers: message.headers)
+                // Capture only the source position: the bytes are then freed on this thread.
+                let source = message.topicPartition
+                let offset = message.offset
                 try producer.send(record) { result in
                     switch result {
                     case .success:
-                        consumer.markDone(message)
+                        consumer.markDone(source, offset: offset)
                         delivered.increment()
                     case .failure:
                         failures.increment()

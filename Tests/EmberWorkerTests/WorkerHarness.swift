@@ -9,10 +9,7 @@ enum WorkerHarness {
     static let brokers = ProcessInfo.processInfo.environment["EMBER_TEST_BROKERS"]
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static var modelDirectory: String {
-        ProcessInfo.processInfo.environment["EMBER_MODEL_DIR"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache/ember/models/omni-small")
-    }
+    static var modelDirectory: String { URL.defaultModelDirectory.path }
     static var isAvailable: Bool {
         brokers != nil && FileManager.default.fileExists(atPath: modelDirectory + "/manifest.json")
     }

@@ -1,4 +1,5 @@
 import EmberMedia
+import EmberModel
 import EmberPipeline
 import Foundation
 import Logging
@@ -34,11 +35,9 @@ struct WorkerConfiguration: Sendable, Equatable {
     /// refused (a worker fetching internal URLs for untrusted events is an SSRF hole).
     static var defaultMedia: MediaConfiguration { MediaConfiguration() }
 
-    static var defaultModelDirectory: String {
-        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"]
-            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
-        return (cache as NSString).appendingPathComponent("ember/models/omni-small")
-    }
+    /// `$XDG_CACHE_HOME/ember/models/omni-small`, else `~/.cache/ember/models/omni-small`
+    /// (where Ops/model-fetch writes).
+    static var defaultModelDirectory: String { URL.defaultModelDirectory.path }
 
     /// Settings as `key=value` lines for the start-up log; secrets are redacted.
     var logDescription: [String: String] {

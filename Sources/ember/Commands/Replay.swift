@@ -3,7 +3,6 @@ import EmberKafka
 import EmberPipeline
 import Foundation
 import Logging
-import ServiceLifecycle
 
 /// `ember replay`: backfills a time or offset range of the input topic through the
 /// same pipeline, with manual assignment (no consumer group, nothing committed). The
@@ -57,16 +56,7 @@ struct Replay: AsyncParsableCommand {
             let planned = replay.ranges.map { "\($0.partition):\($0.start)..<\($0.end)" }.joined(separator: ",")
             logger.info("replay planned", metadata: ["ranges": "\(planned)", "messages": "\(replay.progress.plannedOffsets)"])
             let input = ReplayInput(replay, maxPerSecond: rate)
-            let producer = try setup.makeProducer()
-            let pipeline = try EmbeddingPipeline(
-                configuration: configuration.pipeline, input: input, output: producer, processor: processor, logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            try await group.run()
-            try producer.close(timeout: .seconds(10))
+            let pipeline = try await setup.runPipeline(input: input, processor: processor)
             let progress = input.progress
             logger.info(
                 "replay finished",

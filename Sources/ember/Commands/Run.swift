@@ -1,7 +1,6 @@
 import ArgumentParser
 import EmberPipeline
 import Logging
-import ServiceLifecycle
 
 /// `ember run`: the daemon. Consumes upload events, writes embeddings and dead
 /// letters, until SIGTERM or SIGINT, then drains, commits and leaves the group.
@@ -19,17 +18,7 @@ struct Run: AsyncParsableCommand {
             let setup = WorkerSetup(configuration: configuration, logger: logger)
             let processor = try setup.loadProcessor()
             try setup.checkTopics([configuration.kafka.inputTopic, configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
-            let producer = try setup.makeProducer()
-            let consumer = try setup.makeConsumer()
-            let pipeline = try EmbeddingPipeline(
-                configuration: configuration.pipeline, input: consumer, output: producer, processor: processor, logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup)],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
-            try await group.run()
-            try producer.close(timeout: .seconds(10))
+            try await setup.runPipeline(input: try setup.makeConsumer(), processor: processor)
         } catch let error as StartupError {
             logger.critical("start-up failed", metadata: ["reason": "\(error)"])
             throw ExitCode(2)

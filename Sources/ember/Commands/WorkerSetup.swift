@@ -3,6 +3,7 @@ import EmberModel
 import EmberPipeline
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Start-up shared by `ember run` and `ember replay`: each step checks one thing a
 /// worker needs and fails with a message that says what to fix.
@@ -50,6 +51,24 @@ struct WorkerSetup {
             throw StartupError("cannot create topics \(missing.joined(separator: ", ")): \(error)")
         }
         logger.info("created topics", metadata: ["topics": "\(missing)", "partitions": "\(configuration.kafka.createPartitions)"])
+    }
+
+    /// Runs the pipeline from `input` to a new producer under a `ServiceGroup` until it
+    /// finishes or SIGTERM/SIGINT has drained it, then closes the producer. Returns
+    /// the pipeline for its totals.
+    @discardableResult
+    func runPipeline(input: any PipelineInput, processor: MediaModelProcessor) async throws -> EmbeddingPipeline<MediaModelProcessor> {
+        let producer = try makeProducer()
+        let pipeline = try EmbeddingPipeline(
+            configuration: configuration.pipeline, input: input, output: producer, processor: processor, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        try producer.close(timeout: .seconds(10))
+        return pipeline
     }
 
     func makeProducer() throws -> KafkaProducer {

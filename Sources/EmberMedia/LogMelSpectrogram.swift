@@ -42,6 +42,7 @@ public struct LogMelSpectrogram: Sendable {
     /// Non-zero bin range of each filter, so the projection skips the zeros.
     private let filterRanges: [Range<Int>]
     private let window: [Float]
+    private let chirpZ: ChirpZTransform
 
     public init(sampleRate: Int = 16_000, fftSize: Int = 400, hopLength: Int = 160, melBins: Int = 80) throws(MediaError) {
         guard sampleRate > 0, fftSize >= 4, fftSize % 2 == 0, hopLength > 0, melBins > 0, melBins <= fftSize else {
@@ -61,6 +62,7 @@ public struct LogMelSpectrogram: Sendable {
         }
         // torch.hann_window(n) is periodic: 0.5 − 0.5 cos(2πi / n).
         window = (0..<fftSize).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(fftSize))) }
+        chirpZ = try ChirpZTransform(length: fftSize)
     }
 
     /// Frames produced for `sampleCount` samples.
@@ -72,25 +74,10 @@ public struct LogMelSpectrogram: Sendable {
         guard frames > 0 else { return LogMel(melBins: melBins, frames: 0, values: []) }
         let bins = fftSize / 2 + 1
 
-        // One av_tx real-to-complex transform per call: contexts keep scratch
-        // state, so they are never shared between threads.
-        var transform: OpaquePointer? = nil
-        var run: av_tx_fn? = nil
-        var scale: Float = 1
-        let status = av_tx_init(&transform, &run, AV_TX_FLOAT_RDFT, 0, Int32(fftSize), &scale, 0)
-        defer { av_tx_uninit(&transform) }
-        guard status >= 0, let run else { throw .invalid("av_tx_init(RDFT, \(fftSize)) failed: \(status)") }
-        // av_tx wants SIMD-aligned buffers (av_malloc), the input padded by two floats.
-        guard let input = av_malloc((fftSize + 2) * MemoryLayout<Float>.size)?.bindMemory(to: Float.self, capacity: fftSize + 2),
-            let spectrum = av_malloc(bins * MemoryLayout<AVComplexFloat>.size)?.bindMemory(to: AVComplexFloat.self, capacity: bins)
-        else { throw MediaError(.mediaInvalid, "out of memory for the FFT buffers", transient: true) }
-        defer {
-            av_free(input)
-            av_free(spectrum)
-        }
-        input.initialize(repeating: 0, count: fftSize + 2)
+        let dft = try ChirpZTransform.Run(chirpZ)
         var power = [Float](repeating: 0, count: bins)
         var values = [Float](repeating: 0, count: melBins * frames)
+        var frameSamples = [Double](repeating: 0, count: fftSize)
         let half = fftSize / 2
         let count = samples.count
 
@@ -101,13 +88,9 @@ public struct LogMelSpectrogram: Sendable {
                 for j in 0..<fftSize {
                     let index = origin + j
                     let mirrored = index < 0 ? -index : index
-                    input[j] = mirrored < count ? x[mirrored] * window[j] : 0
+                    frameSamples[j] = mirrored < count ? Double(x[mirrored] * window[j]) : 0
                 }
-                run(transform, spectrum, input, MemoryLayout<Float>.stride)
-                for k in 0..<bins {
-                    let c = spectrum[k]
-                    power[k] = c.re * c.re + c.im * c.im
-                }
+                dft.powerSpectrum(of: frameSamples, into: &power)
                 for mel in 0..<melBins {
                     var sum: Float = 0
                     let row = mel * bins

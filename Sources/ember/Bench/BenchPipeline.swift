@@ -20,7 +20,7 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Model directory.") var model = WorkerConfiguration.defaultModelDirectory
     @Option(help: "Keep re-sending the samples for this many seconds (RSS over time); 0: one pass.") var duration: Double = 0
     @Option(help: "Decode threads.") var decodeConcurrency = 2
-    @Option(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
+    @Flag(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
 
     func run() throws {
         ProcessLogging.bootstrap(level: .warning)
@@ -36,12 +36,19 @@ struct BenchPipeline: ParsableCommand {
         // 1. Engine-only bound: the same items, decoded beforehand, embedded back to back.
         let parsed = try events.map { try UploadEvent.parse(Array($0.utf8)) }
         let prepared = try parsed.map { try processor.prepare($0) }
-        _ = processor.embed(Array(prepared.prefix(1)))  // warm-up
-        let engineStart = ContinuousClock.now
-        for chunk in stride(from: 0, to: prepared.count, by: 16) {
-            _ = processor.embed(Array(prepared[chunk..<min(chunk + 16, prepared.count)]))
+        // Best of two passes (the first also pays for page faults and warm-up), on a
+        // Dispatch thread like the pipeline's embedding stage.
+        let engineSeconds = onDispatchThread {
+            var best = Double.infinity
+            for _ in 0..<2 {
+                let engineStart = ContinuousClock.now
+                for chunk in stride(from: 0, to: prepared.count, by: 16) {
+                    _ = processor.embed(Array(prepared[chunk..<min(chunk + 16, prepared.count)]))
+                }
+                best = min(best, (ContinuousClock.now - engineStart).seconds)
+            }
+            return best
         }
-        let engineSeconds = (ContinuousClock.now - engineStart).seconds
         let engineRate = Double(prepared.count) / engineSeconds
         print(String(format: "engine only:  %6.2f items/s  (%.1f s for %d items)", engineRate, engineSeconds, prepared.count))
 
@@ -116,6 +123,18 @@ struct BenchPipeline: ParsableCommand {
         }
         print("peak RSS: \(ResidentMemory.peakMegabytes() ?? 0) MB")
     }
+}
+
+/// Runs `body` on a Dispatch thread and waits for its result.
+func onDispatchThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+    let done = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var result: T?
+    DispatchQueue(label: "ember.bench").async {
+        result = body()
+        done.signal()
+    }
+    done.wait()
+    return result!
 }
 
 /// User + system CPU seconds of this process.

@@ -41,7 +41,8 @@ struct Replay: AsyncParsableCommand {
             bootstrapServers: configuration.kafka.brokers, topic: configuration.kafka.inputTopic, start: start,
             end: try to.map { .timestamp(milliseconds: try Self.milliseconds($0, "--to")) } ?? .highWatermarks)
         replayConfiguration.properties = configuration.kafka.properties
-        replayConfiguration.maxMessagesPerPoll = max(1, configuration.pipeline.maxInFlight / 4)
+        // Small polls keep the in-flight window and the rate limit tight.
+        replayConfiguration.maxMessagesPerPoll = max(1, min(configuration.pipeline.maxInFlight / 4, rate.map { Int($0) } ?? .max))
 
         do {
             let setup = WorkerSetup(configuration: configuration, logger: logger)

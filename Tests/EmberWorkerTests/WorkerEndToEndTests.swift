@@ -165,6 +165,38 @@ struct WorkerEndToEndTests {
         }
     }
 
+    @Test("a transient media failure is retried with backoff, then dead-lettered as media_unavailable; other items go on")
+    func transientFailuresAreRetried() throws {
+        let samples = try WorkerHarness.samples()
+        let topics = WorkerHarness.Topics("e2e-retry")
+        try WorkerHarness.createTopics(topics, partitions: 1)
+        // A port nothing listens on: connection refused, which a retry may fix.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        let port = UInt16(bigEndian: address.sin_port)
+        close(listener)  // bound then closed: nothing accepts on it
+        let unreachable = #"{"item_id":"unreachable","video_uri":"http://127.0.0.1:\#(port)/v.mp4","title":"x"}"#
+        try WorkerHarness.produce([unreachable, samples.events[0]], to: topics.input)
+
+        let worker = try WorkerProcess(
+            ["run", "--group-id", topics.group, "--set", "media.block_private_addresses=false",
+             "--set", "pipeline.max_attempts=3", "--set", "pipeline.retry_backoff_ms=200"],
+            topics: topics, samples: samples, name: "retry")
+        let deadLetters = try WorkerHarness.waitFor(topics.deadLetter, seconds: 120, while: worker) { $0.count >= 1 }
+        let outputs = try WorkerHarness.waitFor(topics.output, seconds: 120, while: worker) { $0.count >= 1 }
+        #expect(worker.stop() == 0)
+        #expect(try WorkerHarness.records(outputs).map(\.itemID) == ["sample-0"], "the item behind the failing one is embedded")
+        let letter = try #require(deadLetters.first)
+        #expect(letter.header("ember-error-class") == Array("media_unavailable".utf8))
+        #expect(letter.header("ember-attempts") == Array("3".utf8), "tried max_attempts times")
+        #expect(worker.log.contains("retries=2"), "two retries counted in the metrics")
+    }
+
     /// Partitions a worker's log reports as assigned.
     static func assignedPartitions(_ log: String) -> Set<String> {
         var partitions = Set<String>()

@@ -88,9 +88,10 @@ struct WorkerEndToEndTests {
         try WorkerHarness.produce(samples.events, to: topics.input)
 
         let first = try WorkerProcess.run(group: topics.group, topics: topics, samples: samples, name: "first")
-        let before = try WorkerHarness.waitFor(topics.output, seconds: 240, while: first) { $0.count >= 15 }
+        // Kill early: at ~8 items/s the rest of the 50 take several seconds more.
+        let before = try WorkerHarness.waitFor(topics.output, seconds: 240, while: first) { $0.count >= 5 }
         first.kill()
-        #expect(before.count >= 15 && before.count < samples.events.count, "killed mid-stream after \(before.count) records")
+        #expect(before.count >= 5 && before.count < samples.events.count, "killed mid-stream after \(before.count) records")
 
         let second = try WorkerProcess.run(group: topics.group, topics: topics, samples: samples, name: "second")
         let outputs = try WorkerHarness.waitFor(topics.output, seconds: 240, while: second) {
@@ -118,8 +119,8 @@ struct WorkerEndToEndTests {
         let b = try WorkerProcess.run(group: topics.group, topics: topics, samples: samples, name: "b", settings: window)
         #expect(a.waitForLog(seconds: 60) { !Self.assignedPartitions($0).isEmpty }, "a was assigned partitions")
         #expect(b.waitForLog(seconds: 60) { !Self.assignedPartitions($0).isEmpty }, "b was assigned partitions")
-        let early = try WorkerHarness.waitFor(topics.output, seconds: 240, while: a) { $0.count >= 10 }
-        #expect(early.count >= 10 && early.count < samples.events.count)
+        let early = try WorkerHarness.waitFor(topics.output, seconds: 240, while: a) { $0.count >= 5 }
+        #expect(early.count >= 5 && early.count < samples.events.count)
         #expect(a.stop() == 0, "\(a.logTail())")
         let aPartitions = Self.assignedPartitions(a.log)
         #expect(

@@ -1,0 +1,88 @@
+import EmberKafka
+import EmberMedia
+import EmberModel
+import EmberPipeline
+import Foundation
+import Logging
+import Testing
+
+/// The pipeline in-process on librdkafka's mock cluster, with the real omni-small
+/// model, while the only broker goes down and comes back.
+@Suite(
+    "Pipeline under a broker outage",
+    .enabled(if: FileManager.default.fileExists(atPath: URL.defaultModelDirectory.path + "/manifest.json"), "needs the omni-small model (Ops/test fetches it)"))
+struct PipelineOutageTests {
+    @Test("the worker rides out a broker outage mid-stream: no crash, nothing lost, offsets committed")
+    func brokerOutage() throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let (input, output, deadLetters) = ("outage.in", "outage.out", "outage.dlq")
+        try cluster.createTopic(input, partitions: 2)
+        try cluster.createTopic(output, partitions: 2)
+        try cluster.createTopic(deadLetters, partitions: 1)
+        let count = 40
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers))
+        for i in 0..<count {
+            let event = #"{"item_id":"text-\#(i)","title":"item number \#(i) about cooking pasta","tags":["food"]}"#
+            try producer.send(KafkaProducerRecord(topic: input, key: Array("\(i)".utf8), value: Array(event.utf8))) { _ in }
+        }
+        try producer.flush(timeout: .seconds(10))
+
+        var consumer = KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: "outage", topics: [input])
+        consumer.sessionTimeout = .seconds(6)
+        consumer.heartbeatInterval = .seconds(1)
+        consumer.maxMessagesPerPoll = 4
+        let kafkaInput = try KafkaConsumer(configuration: consumer)
+        let engine = try EmbeddingEngine(modelDirectory: .defaultModelDirectory)
+        let processor = try MediaModelProcessor(engine: engine, media: MediaConfiguration())
+        var configuration = PipelineConfiguration()
+        configuration.outputTopic = output
+        configuration.deadLetterTopic = deadLetters
+        configuration.maxInFlight = 8
+        configuration.resumeBelow = 4
+        configuration.retryBackoffSeconds = 0.2
+        configuration.metricsIntervalSeconds = 0
+        let pipeline = try EmbeddingPipeline(
+            configuration: configuration, input: kafkaInput, output: producer, processor: processor,
+            logger: Logger(label: "outage-test"))
+        pipeline.start()
+
+        func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if condition() { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return condition()
+        }
+        #expect(waitUntil(60) { pipeline.metrics.itemsOutTotal >= 5 }, "the pipeline got going")
+        try cluster.setBrokerDown(1)
+        let duringOutage = pipeline.metrics.itemsOutTotal
+        Thread.sleep(forTimeInterval: 3)
+        #expect(pipeline.metrics.itemsOutTotal <= duringOutage + 8, "at most the in-flight window is acknowledged once the broker is down")
+        try cluster.setBrokerUp(1)
+        #expect(waitUntil(120) { pipeline.metrics.itemsOutTotal >= count }, "all \(count) items after the outage: \(pipeline.metrics.itemsOutTotal)")
+        pipeline.requestStop()
+        try pipeline.waitUntilFinished()
+        #expect(pipeline.metrics.deadLettersTotal == 0)
+
+        let outputs = try readAll(cluster, topic: output, partitions: 2)
+        let ids = Set(outputs.compactMap { try? JSONDecoder().decode(EmbeddingRecord.self, from: Data($0.value)).itemID })
+        #expect(ids == Set((0..<count).map { "text-\($0)" }), "nothing lost")
+
+        let inputMessages = try readAll(cluster, topic: input, partitions: 2)
+        let partitions = (0..<2).map { KafkaTopicPartition(topic: input, partition: KafkaPartition(Int32($0))) }
+        let ends = partitions.map { p in (inputMessages.filter { $0.partition == p.partition }.map(\.offset.rawValue).max() ?? -1) + 1 }
+        let committed = try KafkaConsumer(configuration: consumer).committedOffsets(for: partitions)
+        #expect(partitions.map { committed[$0].flatMap { $0?.rawValue } } == ends, "committed to the end of every partition")
+        try producer.close(timeout: .seconds(5))
+    }
+
+    /// Every message of `topic` (read with manual assignment from the beginning).
+    private func readAll(_ cluster: KafkaMockCluster, topic: String, partitions: Int) throws -> [KafkaMessage] {
+        let replay = try KafkaReplay(configuration: KafkaReplayConfiguration(bootstrapServers: cluster.bootstrapServers, topic: topic, start: .beginning))
+        var messages: [KafkaMessage] = []
+        let deadline = Date().addingTimeInterval(30)
+        while !replay.isFinished && Date() < deadline { messages += try replay.poll(timeout: .milliseconds(200)) }
+        return messages
+    }
+}

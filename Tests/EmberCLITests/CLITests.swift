@@ -51,4 +51,34 @@ struct CLITests {
         #expect(status != 0)
         #expect(output.contains("no-such-flag"))
     }
+
+    @Test("ember run stops at start-up with exit 2 and the reason when the model directory is missing")
+    func runWithoutModel() throws {
+        let (status, output) = try runEmber(["run", "--model", "/nonexistent/omni-small", "--brokers", "127.0.0.1:1"])
+        #expect(status == 2)
+        #expect(output.contains("start-up failed"))
+        #expect(output.contains("cannot load the model from /nonexistent/omni-small"))
+        #expect(output.contains("Ops/model-fetch"), "the message says how to fix it")
+    }
+
+    @Test("a malformed configuration value stops ember run before anything starts, naming the key")
+    func runWithBadConfiguration() throws {
+        let (status, output) = try runEmber(["run", "--set", "pipeline.max_batch_size=lots"])
+        #expect(status != 0)
+        #expect(output.contains("pipeline.max_batch_size must be an integer, got 'lots'"))
+    }
+
+    @Test("ember replay needs exactly one start")
+    func replayNeedsAStart() throws {
+        let (status, output) = try runEmber(["replay"])
+        #expect(status != 0)
+        #expect(output.contains("give exactly one of --from and --from-offsets"))
+    }
+
+    @Test("ember embed with nothing to embed exits 1 with a one-line no_content reason")
+    func embedNothing() throws {
+        let (status, output) = try runEmber(["embed", "--title", "   ", "--model", "/nonexistent"])
+        #expect(status == 1)
+        #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "ember: no_content: event has no video_uri, cover_uri or text to embed")
+    }
 }

@@ -48,11 +48,24 @@ struct WorkerEndToEndTests {
         let events = samples.badEvents.prefix(3) + samples.events + samples.badEvents.dropFirst(3)
         try WorkerHarness.produce(Array(events), to: topics.input)
 
-        let worker = try WorkerProcess.run(group: topics.group, topics: topics, samples: samples, name: "w1")
+        let metricsPort = WorkerHarness.freePort()
+        let worker = try WorkerProcess.run(
+            group: topics.group, topics: topics, samples: samples, name: "w1",
+            settings: ["metrics.prometheus_port=\(metricsPort)", "metrics.prometheus_host=127.0.0.1"])
         let outputs = try WorkerHarness.waitFor(topics.output, seconds: 240, while: worker) { $0.count >= samples.events.count }
         let deadLetters = try WorkerHarness.waitFor(topics.deadLetter, seconds: 30, while: worker) {
             $0.count >= samples.badEvents.count
         }
+        // The same counts through the Prometheus endpoint (acknowledgements may trail the topic by a moment).
+        var exposition = ""
+        for _ in 0..<20 {
+            exposition = try WorkerHarness.httpGet("http://127.0.0.1:\(metricsPort)/metrics")
+            if exposition.contains("ember_items_out_total \(samples.events.count)") { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(exposition.contains("ember_items_out_total \(samples.events.count)"), "\(exposition.prefix(2000))")
+        #expect(exposition.contains(#"ember_dead_letters_total{class="invalid_event"} 2"#))
+        #expect(exposition.contains("ember_stage_duration_seconds_bucket"))
         #expect(worker.stop() == 0, "\(worker.logTail())")
 
         let records = try WorkerHarness.records(outputs)

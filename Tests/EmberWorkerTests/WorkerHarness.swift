@@ -130,6 +130,33 @@ enum WorkerHarness {
         return list.map { committed[$0].flatMap { $0?.rawValue } }
     }
 
+    /// A loopback TCP port nothing listens on right now.
+    static func freePort() -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// The body of an HTTP GET, through curl.
+    static func httpGet(_ url: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["curl", "-sf", "--max-time", "10", url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw HarnessError("curl \(url) failed with \(process.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Messages per partition of `topic`.
     static func endOffsets(_ messages: [KafkaMessage], partitions: Int) -> [Int64] {
         (0..<partitions).map { p in

@@ -46,6 +46,8 @@ struct Replay: AsyncParsableCommand {
 
         do {
             let setup = WorkerSetup(configuration: configuration, logger: logger)
+            let metricsEndpoint = try setup.startMetricsEndpoint()
+            defer { metricsEndpoint?.stop() }
             let processor = try setup.loadProcessor()
             try setup.checkTopics([configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
             let replay: KafkaReplay

@@ -16,6 +16,8 @@ struct Run: AsyncParsableCommand {
         logger.info("starting ember run", metadata: configuration.logDescription.mapValues { .string($0) })
         do {
             let setup = WorkerSetup(configuration: configuration, logger: logger)
+            let metricsEndpoint = try setup.startMetricsEndpoint()
+            defer { metricsEndpoint?.stop() }
             let processor = try setup.loadProcessor()
             try setup.checkTopics([configuration.kafka.inputTopic, configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
             try await setup.runPipeline(input: try setup.makeConsumer(), processor: processor)

@@ -53,6 +53,18 @@ struct WorkerSetup {
         logger.info("created topics", metadata: ["topics": "\(missing)", "partitions": "\(configuration.kafka.createPartitions)"])
     }
 
+    /// Starts the Prometheus endpoint when `metrics.prometheus_port` is set. Call before
+    /// anything creates a metric: it bootstraps swift-metrics.
+    func startMetricsEndpoint() throws -> PrometheusEndpoint? {
+        guard configuration.prometheusPort > 0 else { return nil }
+        do {
+            return try PrometheusEndpoint.bootstrap(
+                host: configuration.prometheusHost, port: UInt16(configuration.prometheusPort), logger: logger)
+        } catch {
+            throw StartupError("\(error)")
+        }
+    }
+
     /// Runs the pipeline from `input` to a new producer under a `ServiceGroup` until it
     /// finishes or SIGTERM/SIGINT has drained it, then closes the producer. Returns
     /// the pipeline for its totals.

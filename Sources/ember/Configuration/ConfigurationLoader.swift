@@ -81,6 +81,11 @@ enum ConfigurationLoader {
             Logger.Level(rawValue: $0.lowercased())
         }
         c.pipeline.metricsIntervalSeconds = try reader.double("log.metrics_interval_s", c.pipeline.metricsIntervalSeconds)
+        c.prometheusPort = try reader.int("metrics.prometheus_port", c.prometheusPort)
+        c.prometheusHost = try reader.string("metrics.prometheus_host", c.prometheusHost)
+        if !(0...65535).contains(c.prometheusPort) {
+            throw ConfigurationError("metrics.prometheus_port must be 0 (off) or a port number, got \(c.prometheusPort)")
+        }
         c.pipeline.decodeConcurrency = try reader.int("pipeline.decode_concurrency", c.pipeline.decodeConcurrency)
         c.pipeline.embedQueueCapacity = try reader.int("pipeline.embed_queue_capacity", c.pipeline.embedQueueCapacity)
         c.pipeline.maxBatchSize = try reader.int("pipeline.max_batch_size", c.pipeline.maxBatchSize)

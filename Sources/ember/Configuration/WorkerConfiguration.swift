@@ -29,6 +29,9 @@ struct WorkerConfiguration: Sendable, Equatable {
     var batchInvariant = true
     var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
+    /// Serve Prometheus text on this port at `/metrics`; 0 turns the endpoint off.
+    var prometheusPort = 0
+    var prometheusHost = "0.0.0.0"
     var pipeline = PipelineConfiguration()
 
     /// The worker's media defaults: EmberMedia's, with loopback and private addresses
@@ -60,6 +63,7 @@ struct WorkerConfiguration: Sendable, Equatable {
             "media.max_duration_s": "\(media.maxDurationSeconds)",
             "media.timeouts_s": "open \(media.openTimeoutSeconds), read \(media.readTimeoutSeconds), total \(media.totalTimeoutSeconds)",
             "log.level": logLevel.rawValue,
+            "metrics.prometheus": prometheusPort == 0 ? "off" : "\(prometheusHost):\(prometheusPort)",
             "pipeline.decode_concurrency": "\(pipeline.decodeConcurrency)",
             "pipeline.max_batch_size": "\(pipeline.maxBatchSize)",
             "pipeline.max_batch_wait_ms": "\(Int(pipeline.maxBatchWaitSeconds * 1000))",

@@ -102,12 +102,24 @@ struct InFlightTrackerTests {
         #expect(!tracker.isCurrent(old0))
         #expect(tracker.isCurrent(old1))
         #expect(tracker.isCurrent(new0))
+        #expect(tracker.inFlight == 2, "the revoked partition's slot was released at once")
         let staleDone = tracker.finish(old0)
         #expect(!staleDone, "a stale ticket must not be marked done")
+        #expect(tracker.inFlight == 2, "a stale ticket's late finish does not count twice")
         let otherDone = tracker.finish(old1)
         #expect(otherDone)
         let newDone = tracker.finish(new0)
         #expect(newDone)
+        #expect(tracker.inFlight == 0)
+    }
+
+    @Test("a revocation that empties the window resumes a paused input")
+    func revocationResumes() {
+        var tracker = InFlightTracker(pauseAt: 3, resumeBelow: 2)
+        for offset in 0..<3 { _ = tracker.admit(p0, offset: .init(Int64(offset))) }
+        #expect(tracker.wantsPause)
+        tracker.revoke([p0])
+        #expect(!tracker.wantsPause)
         #expect(tracker.inFlight == 0)
     }
 }

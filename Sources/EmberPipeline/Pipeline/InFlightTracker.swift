@@ -9,7 +9,10 @@ import EmberKafka
 /// its result is dropped and never marked done (the new owner re-processes it).
 ///
 /// Backpressure has hysteresis: the input should pause once `pauseAt` items are in
-/// flight and resume only when fewer than `resumeBelow` are.
+/// flight and resume only when fewer than `resumeBelow` are. A revocation releases its
+/// partitions' slots at once: their results will never be committed, and waiting for
+/// them (a delivery stuck behind a broker outage, say) would keep the input paused
+/// while the partitions come back to this member.
 struct InFlightTracker: Sendable {
     struct Ticket: Hashable, Sendable {
         var partition: KafkaTopicPartition
@@ -20,10 +23,13 @@ struct InFlightTracker: Sendable {
     let pauseAt: Int
     let resumeBelow: Int
 
+    /// Items of current generations between admission and finish.
     private(set) var inFlight = 0
     /// Whether the input should be paused now.
     private(set) var wantsPause = false
     private var generations: [KafkaTopicPartition: UInt64] = [:]
+    /// `inFlight` per partition, so a revocation can release exactly its slots.
+    private var inFlightByPartition: [KafkaTopicPartition: Int] = [:]
 
     init(pauseAt: Int, resumeBelow: Int) {
         self.pauseAt = max(1, pauseAt)
@@ -33,6 +39,7 @@ struct InFlightTracker: Sendable {
     /// Admits a polled message.
     mutating func admit(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Ticket {
         inFlight += 1
+        inFlightByPartition[partition, default: 0] += 1
         if inFlight >= pauseAt { wantsPause = true }
         return Ticket(partition: partition, offset: offset, generation: generations[partition, default: 0])
     }
@@ -45,13 +52,25 @@ struct InFlightTracker: Sendable {
     /// An item left the pipeline (acknowledged or dropped). Returns whether its offset
     /// may be marked done: false for a stale ticket.
     mutating func finish(_ ticket: Ticket) -> Bool {
-        inFlight -= 1
-        if wantsPause && inFlight < resumeBelow { wantsPause = false }
-        return isCurrent(ticket)
+        // A stale ticket's slot was released when its partition was revoked.
+        guard isCurrent(ticket) else { return false }
+        release(ticket.partition, count: 1)
+        return true
     }
 
-    /// Partitions were revoked or lost: tickets issued before now become stale.
+    /// Partitions were revoked or lost: tickets issued before now become stale and
+    /// their slots are free.
     mutating func revoke(_ partitions: [KafkaTopicPartition]) {
-        for partition in partitions { generations[partition, default: 0] += 1 }
+        for partition in partitions {
+            generations[partition, default: 0] += 1
+            release(partition, count: inFlightByPartition[partition] ?? 0)
+        }
+    }
+
+    private mutating func release(_ partition: KafkaTopicPartition, count: Int) {
+        guard count > 0 else { return }
+        inFlight -= count
+        inFlightByPartition[partition, default: 0] -= count
+        if wantsPause && inFlight < resumeBelow { wantsPause = false }
     }
 }

@@ -185,15 +185,7 @@ struct WorkerEndToEndTests {
         let topics = WorkerHarness.Topics("e2e-retry")
         try WorkerHarness.createTopics(topics, partitions: 1)
         // A port nothing listens on: connection refused, which a retry may fix.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        let port = UInt16(bigEndian: address.sin_port)
-        close(listener)  // bound then closed: nothing accepts on it
+        let port = WorkerHarness.freePort()
         let unreachable = #"{"item_id":"unreachable","video_uri":"http://127.0.0.1:\#(port)/v.mp4","title":"x"}"#
         try WorkerHarness.produce([unreachable, samples.events[0]], to: topics.input)
 

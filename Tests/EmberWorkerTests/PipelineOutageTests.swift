@@ -63,13 +63,9 @@ struct PipelineOutageTests {
         #expect(pipeline.metrics.itemsOutTotal <= duringOutage + 8, "at most the in-flight window is acknowledged once the broker is down")
         try cluster.setBrokerUp(1)
         // Acknowledgements count re-processed items twice, so wait for the distinct ids.
-        func itemIDs() -> Set<String> {
-            let outputs = (try? readAll(cluster, topic: output, partitions: 2)) ?? []
-            return Set(outputs.compactMap { try? JSONDecoder().decode(EmbeddingRecord.self, from: Data($0.value)).itemID })
-        }
         var ids = Set<String>()
         _ = waitUntil(120) {
-            ids = itemIDs()
+            ids = WorkerHarness.itemIDs((try? WorkerHarness.readAll(output, bootstrap: cluster.bootstrapServers)) ?? [])
             return ids.count >= count
         }
         #expect(ids == Set((0..<count).map { "text-\($0)" }), "nothing lost: \(ids.count) of \(count) items")
@@ -77,20 +73,11 @@ struct PipelineOutageTests {
         try pipeline.waitUntilFinished()
         #expect(pipeline.metrics.deadLettersTotal == 0)
 
-        let inputMessages = try readAll(cluster, topic: input, partitions: 2)
+        let inputMessages = try WorkerHarness.readAll(input, bootstrap: cluster.bootstrapServers)
         let partitions = (0..<2).map { KafkaTopicPartition(topic: input, partition: KafkaPartition(Int32($0))) }
         let ends = partitions.map { p in (inputMessages.filter { $0.partition == p.partition }.map(\.offset.rawValue).max() ?? -1) + 1 }
         let committed = try KafkaConsumer(configuration: consumer).committedOffsets(for: partitions)
         #expect(partitions.map { committed[$0].flatMap { $0?.rawValue } } == ends, "committed to the end of every partition")
         try producer.close(timeout: .seconds(5))
-    }
-
-    /// Every message of `topic` (read with manual assignment from the beginning).
-    private func readAll(_ cluster: KafkaMockCluster, topic: String, partitions: Int) throws -> [KafkaMessage] {
-        let replay = try KafkaReplay(configuration: KafkaReplayConfiguration(bootstrapServers: cluster.bootstrapServers, topic: topic, start: .beginning))
-        var messages: [KafkaMessage] = []
-        let deadline = Date().addingTimeInterval(30)
-        while !replay.isFinished && Date() < deadline { messages += try replay.poll(timeout: .milliseconds(200)) }
-        return messages
     }
 }

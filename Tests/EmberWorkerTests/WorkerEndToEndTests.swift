@@ -108,7 +108,7 @@ struct WorkerEndToEndTests {
 
         let second = try WorkerProcess.run(group: topics.group, topics: topics, samples: samples, name: "second")
         let outputs = try WorkerHarness.waitFor(topics.output, seconds: 240, while: second) {
-            Set((try? WorkerHarness.records($0).map(\.itemID)) ?? []).count >= samples.events.count
+            WorkerHarness.itemIDs($0).count >= samples.events.count
         }
         #expect(second.stop() == 0, "\(second.logTail())")
         let records = try WorkerHarness.records(outputs)
@@ -140,7 +140,7 @@ struct WorkerEndToEndTests {
             b.waitForLog(seconds: 60) { aPartitions.isSubset(of: Self.assignedPartitions($0)) },
             "a's partitions \(aPartitions) move to b: \(Self.assignedPartitions(b.log))")
         let outputs = try WorkerHarness.waitFor(topics.output, seconds: 240, while: b) {
-            Set((try? WorkerHarness.records($0).map(\.itemID)) ?? []).count >= samples.events.count
+            WorkerHarness.itemIDs($0).count >= samples.events.count
         }
         #expect(b.stop() == 0, "\(b.logTail())")
 

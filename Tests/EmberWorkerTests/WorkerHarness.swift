@@ -92,13 +92,21 @@ enum WorkerHarness {
     }
 
     /// Every record of `topic` from the beginning to its current end.
-    static func readAll(_ topic: String) throws -> [KafkaMessage] {
-        var configuration = KafkaReplayConfiguration(bootstrapServers: brokers!, topic: topic, start: .beginning)
+    /// (With manual assignment, on the test broker unless `bootstrap` names another;
+    /// gives up after 30 s with what it has.)
+    static func readAll(_ topic: String, bootstrap: String? = nil) throws -> [KafkaMessage] {
+        var configuration = KafkaReplayConfiguration(bootstrapServers: bootstrap ?? brokers!, topic: topic, start: .beginning)
         configuration.clientID = "ember-test-reader"
         let replay = try KafkaReplay(configuration: configuration)
         var messages: [KafkaMessage] = []
-        while !replay.isFinished { messages += try replay.poll(timeout: .milliseconds(500)) }
+        let deadline = Date().addingTimeInterval(30)
+        while !replay.isFinished && Date() < deadline { messages += try replay.poll(timeout: .milliseconds(200)) }
         return messages
+    }
+
+    /// The distinct item ids of output records (re-processed items appear twice).
+    static func itemIDs(_ messages: [KafkaMessage]) -> Set<String> {
+        Set(messages.compactMap { try? JSONDecoder().decode(EmbeddingRecord.self, from: Data($0.value)).itemID })
     }
 
     /// Reads `topic` until `done` holds for its records or the timeout passes.

@@ -232,8 +232,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func retryLater(_ work: Work, _ error: ItemFailure) {
         metrics.retried()
-        let delay = min(
-            configuration.retryBackoffSeconds * pow(2, Double(work.attempts - 1)), configuration.maxRetryBackoffSeconds)
+        let delay = configuration.retryDelay(afterAttempt: work.attempts)
         logger.debug(
             "transient failure; retrying",
             metadata: ["item_offset": "\(work.ticket.offset)", "attempt": "\(work.attempts)", "delay_s": "\(delay)", "error": "\(error)"])
@@ -321,7 +320,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 finish(work, delivered: false)
                 return
             }
-            let delay = min(configuration.retryBackoffSeconds * pow(2, Double(attempt - 1)), configuration.maxRetryBackoffSeconds)
+            let delay = configuration.retryDelay(afterAttempt: attempt)
             logger.warning("delivery failed; sending again", metadata: ["topic": "\(record.topic)", "attempt": "\(attempt)", "error": "\(error)"])
             retryTimer.asyncAfter(deadline: .now() + delay) { [self] in
                 send(work, record, attempt: attempt + 1, onAcknowledged: onAcknowledged)

@@ -1,4 +1,5 @@
 import EmberModel
+import Foundation
 
 /// Settings of the bounded pipeline. Defaults suit a 2-core machine running the
 /// default model; every value can be set from the configuration file, the
@@ -34,6 +35,12 @@ public struct PipelineConfiguration: Sendable, Equatable {
     public var metricsIntervalSeconds = 10.0
 
     public init() {}
+
+    /// Seconds to wait before attempt `attempt + 1`: the backoff doubling from
+    /// `retryBackoffSeconds`, capped at `maxRetryBackoffSeconds`.
+    func retryDelay(afterAttempt attempt: Int) -> Double {
+        min(retryBackoffSeconds * pow(2, Double(attempt - 1)), maxRetryBackoffSeconds)
+    }
 
     /// Checks relations between values; returns a message naming the setting.
     public func validate() throws(ConfigurationError) {

@@ -28,16 +28,33 @@ public struct OffsetTracker: Sendable, Equatable {
     public private(set) var inFlightCount = 0
 
     /// Records a delivered message. Offsets arrive in increasing order; an offset at or
-    /// below the last one means the consumer rewound (offset reset, seek): in-flight
-    /// bookkeeping starts over from there, which can only lower the watermark.
+    /// below the last one means the consumer rewound to it (offset reset, or librdkafka's
+    /// seek after a log truncation). Everything at or above the rewind point will be
+    /// delivered again and is forgotten; every unfinished offset below it stays in
+    /// flight, so its late finish still counts and the watermark never passes it.
+    ///
+    ///     begin 100…199; finish 101…199   → watermark 100
+    ///     begin 150 (rewind)              → watermark 100 (not 150: 100 is unfinished)
+    ///     finish 100                      → watermark 150
     public mutating func begin(_ offset: KafkaOffset) {
         if let next = nextAfterLast, offset.rawValue < next {
-            self = OffsetTracker()
+            rewind(to: offset.rawValue)
         }
         offsets.append(offset.rawValue)
         done.append(false)
         inFlightCount += 1
         nextAfterLast = offset.rawValue + 1
+    }
+
+    /// Forgets the tracked offsets at or above `offset`.
+    private mutating func rewind(to offset: Int64) {
+        // Search from 0: finished offsets before `head` may lie above the rewind point too.
+        let keep = firstIndex(atOrAbove: offset, from: 0)
+        inFlightCount -= done[keep...].lazy.filter { !$0 }.count
+        offsets.removeSubrange(keep...)
+        done.removeSubrange(keep...)
+        head = min(head, offsets.count)
+        while head < offsets.count, done[head] { head += 1 }
     }
 
     /// Records a finished message. Returns false for an offset that is not in flight
@@ -54,13 +71,19 @@ public struct OffsetTracker: Sendable, Equatable {
 
     /// Binary search in the sorted live range.
     private func index(of offset: Int64) -> Int? {
-        var low = head
+        let low = firstIndex(atOrAbove: offset, from: head)
+        return low < offsets.count && offsets[low] == offset ? low : nil
+    }
+
+    /// The first index from `start` whose offset is at least `offset` (`offsets.count` if none).
+    private func firstIndex(atOrAbove offset: Int64, from start: Int) -> Int {
+        var low = start
         var high = offsets.count
         while low < high {
             let mid = (low + high) / 2
             if offsets[mid] < offset { low = mid + 1 } else { high = mid }
         }
-        return low < offsets.count && offsets[low] == offset ? low : nil
+        return low
     }
 
     private mutating func compactIfWorthIt() {

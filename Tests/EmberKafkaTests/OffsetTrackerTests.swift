@@ -51,19 +51,76 @@ struct OffsetTrackerTests {
         #expect(tracker.watermark == KafkaOffset(6))
     }
 
-    @Test("a rewind starts over and can only lower the watermark")
-    func rewind() {
+    @Test("a partial rewind keeps every unfinished offset below it: the late finish of 100 still holds the watermark")
+    func partialRewindKeepsUnfinishedBelow() {
+        // 100 in flight, 101–199 done; librdkafka seeks back to 150 after a log truncation.
+        var tracker = OffsetTracker()
+        for offset: Int64 in 100...199 { tracker.begin(KafkaOffset(offset)) }
+        for offset: Int64 in 101...199 { tracker.finish(KafkaOffset(offset)) }
+        #expect(tracker.watermark == KafkaOffset(100))
+        tracker.begin(KafkaOffset(150))
+        #expect(tracker.watermark == KafkaOffset(100), "100 is still unfinished: committing past it would lose it")
+        #expect(tracker.inFlightCount == 2, "100 and the re-delivered 150")
+        let lateFinish = tracker.finish(KafkaOffset(100))
+        #expect(lateFinish, "the late finish of 100 is accepted")
+        #expect(tracker.watermark == KafkaOffset(150), "101–149 were done, 150 is in flight again")
+        for offset: Int64 in 151...160 { tracker.begin(KafkaOffset(offset)) }
+        for offset: Int64 in 150...160 { tracker.finish(KafkaOffset(offset)) }
+        #expect(tracker.watermark == KafkaOffset(161))
+        #expect(tracker.inFlightCount == 0)
+    }
+
+    @Test("a rewind below everything tracked starts over from there and never raises the watermark")
+    func fullRewind() {
         var tracker = OffsetTracker()
         for offset: Int64 in 0...9 { tracker.begin(KafkaOffset(offset)) }
         tracker.finish(KafkaOffset(0))
-        tracker.begin(KafkaOffset(3))  // consumer reset to 3
+        tracker.finish(KafkaOffset(5))
+        tracker.begin(KafkaOffset(3))  // consumer reset to 3: 1 and 2 stay in flight
+        #expect(tracker.watermark == KafkaOffset(1))
+        #expect(tracker.inFlightCount == 3)
+        let stale = tracker.finish(KafkaOffset(7))
+        #expect(!stale, "7 is at or above the rewind point: it will be delivered again")
+        tracker.finish(KafkaOffset(1))
+        tracker.finish(KafkaOffset(2))
         #expect(tracker.watermark == KafkaOffset(3))
-        #expect(tracker.inFlightCount == 1)
-        let ok9 = tracker.finish(KafkaOffset(7))
-        #expect(!ok9, "work from before the rewind is not tracked any more")
-        let ok10 = tracker.finish(KafkaOffset(3))
-        #expect(ok10)
+        tracker.finish(KafkaOffset(3))
         #expect(tracker.watermark == KafkaOffset(4))
+    }
+
+    @Test("random rewinds never let the watermark pass an unfinished offset")
+    func randomRewinds() {
+        var generator = SplitMix64(seed: 11)
+        for _ in 0..<200 {
+            var tracker = OffsetTracker()
+            var unfinished = Set<Int64>()
+            var next: Int64 = 0
+            for _ in 0..<60 {
+                switch generator.next() % 4 {
+                case 0 where next > 0:
+                    // librdkafka rewinds: to anywhere below the next offset.
+                    next = Int64(generator.next() % UInt64(next))
+                    unfinished = unfinished.filter { $0 < next }
+                    tracker.begin(KafkaOffset(next))
+                    unfinished.insert(next)
+                    next += 1
+                case 1 where !unfinished.isEmpty:
+                    let offset = unfinished.sorted()[Int(generator.next() % UInt64(unfinished.count))]
+                    let accepted = tracker.finish(KafkaOffset(offset))
+                    #expect(accepted)
+                    unfinished.remove(offset)
+                default:
+                    tracker.begin(KafkaOffset(next))
+                    unfinished.insert(next)
+                    next += 1
+                }
+                if let lowest = unfinished.min() {
+                    #expect(tracker.watermark!.rawValue <= lowest, "watermark passed unfinished \(lowest)")
+                    #expect(tracker.watermark!.rawValue == lowest)
+                }
+                #expect(tracker.inFlightCount == unfinished.count)
+            }
+        }
     }
 
     @Test("a long random completion order ends at one past the last offset, never ahead of an unfinished one")

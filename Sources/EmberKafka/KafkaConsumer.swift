@@ -68,8 +68,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "ember.kafka.consumer")) throws(KafkaError) {
         self.configuration = configuration
         self.logger = logger
-        client = try RDKafkaClient(kind: .consumer, properties: configuration.librdkafkaProperties(), logger: logger)
+        let properties = try configuration.librdkafkaProperties()
+        client = try RDKafkaClient(kind: .consumer, properties: properties, logger: logger)
         client.callbacks.onRebalance = { [weak self] rebalance in self?.rebalanced(rebalance) }
+        client.callbacks.configuredCooperative = properties["partition.assignment.strategy"]?.contains("cooperative") ?? false
         client.callbacks.onError = { [weak self] error in self?.pendingEvents.append(.error(error)) }
         try client.subscribe(topics: configuration.topics)
         logger.debug("Kafka consumer subscribed", metadata: ["kafka.topics": "\(configuration.topics)", "kafka.group": "\(configuration.groupID)"])
@@ -143,7 +145,10 @@ public final class KafkaConsumer: @unchecked Sendable {
                 for partition in partitions { state.partitions[partition] = PartitionState() }
                 return state.paused
             }
-            if paused { client.pause(partitions) }
+            // librdkafka keeps a partition's pause flag across unassign/assign, so a
+            // partition paused, then revoked or lost, comes back paused even when the
+            // consumer was resumed meanwhile: set the flag to the consumer's state.
+            if paused { client.pause(partitions) } else { client.resume(partitions) }
             logger.debug("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions.sorted())"])
             pendingEvents.append(.assigned(partitions))
         case .revoking(let partitions, let lost):
@@ -158,6 +163,12 @@ public final class KafkaConsumer: @unchecked Sendable {
                 logger.warning("Kafka partitions lost; their in-flight work is not committed", metadata: ["kafka.partitions": "\(partitions.sorted())"])
                 pendingEvents.append(.lost(partitions))
             } else {
+                // Store before committing: during the unassign that follows, librdkafka
+                // commits the stored offsets of the partitions itself, and an older
+                // stored offset would move the group's committed offset back.
+                for failed in client.storeOffsets(final) {
+                    logger.debug("Kafka offset not stored on revoke", metadata: ["kafka.partition": "\(failed.topicPartition)"])
+                }
                 do {
                     try client.commit(final)
                 } catch {

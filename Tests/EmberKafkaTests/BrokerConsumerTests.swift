@@ -244,4 +244,79 @@ struct BrokerConsumerTests {
         #expect(try consumer.committedOffsets(for: [partition])[partition] == .some(nil), "nothing was committed")
         try consumer.close()
     }
+
+    @Test("a partition paused, lost and reassigned after a resume is fetched again (librdkafka keeps the pause flag across unassign/assign)")
+    func pausedLostReassignedIsFetched() throws {
+        let topic = try makeTopic("paused-lost", partitions: 1)
+        _ = try produce(topic, count: 3)
+        var configuration = TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("paused-lost"), topics: [topic])
+        configuration.maxPollInterval = .milliseconds(6000)
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let first = try pollEvents(consumer, seconds: 60) { $0.messages.count >= 3 }.messages
+        #expect(first.count == 3)
+        for message in first { consumer.markDone(message) }
+        consumer.pauseAll()  // the pipeline's window is full
+
+        Thread.sleep(forTimeInterval: 7.5)  // stuck past max.poll.interval: the partition is lost
+        let lost = try pollEvents(consumer, seconds: 20) { events in events.contains { if case .lost = $0 { true } else { false } } }
+        #expect(lost.contains { if case .lost = $0 { true } else { false } }, "\(lost)")
+        // Losing the partition released the window, so the pipeline resumes: nothing is
+        // assigned at this moment.
+        consumer.resumeAll()
+        let reassigned = try pollEvents(consumer, seconds: 40) { _ in consumer.assignment.count == 1 }
+        #expect(consumer.assignment.count == 1, "\(reassigned)")
+        _ = try produce(topic, count: 3)
+        let after = try pollEvents(consumer, seconds: 20) { $0.messages.count >= 3 }.messages
+        #expect(after.count >= 3, "the reassigned partition is fetched again: \(after.count) messages")
+        try consumer.close()
+    }
+
+    @Test("the commit on revoke is not undone by librdkafka's commit of an older stored offset: committed offsets never move backwards")
+    func revokeCommitNotUndone() throws {
+        let topic = try makeTopic("revoke-commit", partitions: 4)
+        _ = try produce(topic, count: 40)
+        let group = TestBroker.uniqueName("revoke-commit")
+        let a = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
+        let inFlight = try pollEvents(a, seconds: 60) { $0.messages.count >= 40 }.messages
+        #expect(inFlight.count == 40)
+        // Half of each partition is done and stored (poll stores) and committed.
+        let (early, late) = (inFlight.filter { $0.offset.rawValue < 5 }, inFlight.filter { $0.offset.rawValue >= 5 })
+        for message in early { a.markDone(message) }
+        try a.commit()
+        let committedEarly = try a.committedOffsets()
+        #expect(committedEarly.values.allSatisfy { $0 == KafkaOffset(5) }, "\(committedEarly)")
+
+        // A long poll on another thread stores nothing new; while it waits, the rest
+        // is finished and a second member joins, so the revoke's commit (all done)
+        // is newer than librdkafka's stored offsets (half).
+        let aEvents = Locked([KafkaConsumerEvent]())
+        let aDone = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            let deadline = Date().addingTimeInterval(40)
+            while Date() < deadline {
+                let events = (try? a.poll(timeout: .seconds(8))) ?? []
+                aEvents.withLock { $0 += events }
+                if events.contains(where: { if case .revoked = $0 { true } else { false } }) { break }
+            }
+            aDone.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        for message in late { a.markDone(message) }
+        let b = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
+        let deadline = Date().addingTimeInterval(40)
+        while Date() < deadline, aEvents.withLock({ events in !events.contains { if case .revoked = $0 { true } else { false } } }) {
+            _ = try b.poll(timeout: .milliseconds(50))
+        }
+        aDone.wait()
+        let revoked = aEvents.withLock { $0 }.flatMap { event -> [KafkaTopicPartition] in if case .revoked(let list) = event { list } else { [] } }
+        #expect(!revoked.isEmpty, "a second member takes partitions from the first")
+        Thread.sleep(forTimeInterval: 1)  // librdkafka's own commit during unassign has landed
+        let committed = try b.committedOffsets(for: revoked)
+        for partition in revoked {
+            let end = KafkaOffset(inFlight.filter { $0.topicPartition == partition }.map(\.offset.rawValue).max()! + 1)
+            #expect(committed[partition] == .some(end), "\(partition): committed \(String(describing: committed[partition])) after the revoke committed \(end)")
+        }
+        try b.close()
+        try a.close()
+    }
 }

@@ -14,6 +14,9 @@ final class RDKafkaCallbacks: @unchecked Sendable {
     var onRebalance: ((RDKafkaRebalance) -> Void)?
     /// Called inside `rd_kafka_poll`/`rd_kafka_consumer_poll` on the polling thread.
     var onError: ((KafkaError) -> Void)?
+    /// Whether the configured assignment strategy is cooperative; decides the rebalance
+    /// calls when librdkafka cannot name the group's protocol. Set before the first poll.
+    var configuredCooperative = true
 
     init(logger: Logger) { self.logger = logger }
 }
@@ -65,6 +68,39 @@ func rdKafkaErrorCallback(
     callbacks.onError?(error)
 }
 
+/// What the rebalance callback does for one rebalance event, decided from the event
+/// and the group's rebalance protocol without touching librdkafka, so every branch is
+/// tested without a group.
+enum RDKafkaRebalancePlan: Equatable {
+    enum Event { case assign, revoke, error }
+
+    /// Assign the partitions (incrementally under cooperative rebalancing), then report `.assigned`.
+    case assign(incremental: Bool)
+    /// Report `.revoking` (the consumer still commits for them), then unassign them.
+    case revoke(incremental: Bool)
+    /// A rebalance error: report the whole current assignment as lost, then drop it with
+    /// `incremental_unassign(current)` under cooperative rebalancing, which refuses the
+    /// eager `assign(NULL)`, or with `assign(NULL)` under eager rebalancing.
+    case dropAssignment(incremental: Bool)
+
+    /// `protocolName` is `rd_kafka_rebalance_protocol`'s answer, which may be NULL (or
+    /// "NONE") when librdkafka has not settled the protocol: the configured assignment
+    /// strategy decides then.
+    init(event: Event, protocolName: String?, configuredCooperative: Bool) {
+        let incremental: Bool
+        switch protocolName {
+        case "COOPERATIVE": incremental = true
+        case "EAGER": incremental = false
+        default: incremental = configuredCooperative
+        }
+        switch event {
+        case .assign: self = .assign(incremental: incremental)
+        case .revoke: self = .revoke(incremental: incremental)
+        case .error: self = .dropAssignment(incremental: incremental)
+        }
+    }
+}
+
 /// The rebalance callback: performs the assign/unassign that matches the group's
 /// rebalance protocol (incremental for cooperative-sticky) and tells the consumer.
 func rdKafkaRebalanceCallback(
@@ -73,7 +109,17 @@ func rdKafkaRebalanceCallback(
 ) {
     guard let rk, let opaque else { return }
     let callbacks = Unmanaged<RDKafkaCallbacks>.fromOpaque(opaque).takeUnretainedValue()
-    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+    let event: RDKafkaRebalancePlan.Event
+    switch code {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS: event = .assign
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: event = .revoke
+    default:
+        event = .error
+        callbacks.logger.error("Kafka rebalance error: \(KafkaError(code: code))")
+    }
+    let plan = RDKafkaRebalancePlan(
+        event: event, protocolName: rd_kafka_rebalance_protocol(rk).map { String(cString: $0) },
+        configuredCooperative: callbacks.configuredCooperative)
     let list = partitions.map { RDKafkaTopicPartitionList.read($0).map(\.topicPartition) } ?? []
     func check(_ error: OpaquePointer?, _ what: String) {
         guard let error else { return }
@@ -84,25 +130,33 @@ func rdKafkaRebalanceCallback(
             callbacks.logger.error("Kafka \(what) failed: \(KafkaError(code: code))")
         }
     }
-    switch code {
-    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-        if cooperative {
-            check(rd_kafka_incremental_assign(rk, partitions), "incremental assign")
-        } else {
-            checkCode(rd_kafka_assign(rk, partitions), "assign")
-        }
+    switch plan {
+    case .assign(incremental: true):
+        check(rd_kafka_incremental_assign(rk, partitions), "incremental assign")
         callbacks.onRebalance?(.assigned(list))
-    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+    case .assign(incremental: false):
+        checkCode(rd_kafka_assign(rk, partitions), "assign")
+        callbacks.onRebalance?(.assigned(list))
+    case .revoke(let incremental):
         callbacks.onRebalance?(.revoking(list, lost: rd_kafka_assignment_lost(rk) != 0))
-        if cooperative {
+        if incremental {
             check(rd_kafka_incremental_unassign(rk, partitions), "incremental unassign")
         } else {
             checkCode(rd_kafka_assign(rk, nil), "unassign")
         }
-    default:
-        callbacks.logger.error("Kafka rebalance error: \(KafkaError(code: code))")
-        callbacks.onRebalance?(.revoking(list, lost: true))
-        checkCode(rd_kafka_assign(rk, nil), "unassign")
+    case .dropAssignment(let incremental):
+        var current: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(rk, &current) == RD_KAFKA_RESP_ERR_NO_ERROR, let current else {
+            callbacks.logger.error("Kafka rebalance error: cannot read the assignment to drop it")
+            return
+        }
+        defer { rd_kafka_topic_partition_list_destroy(current) }
+        callbacks.onRebalance?(.revoking(RDKafkaTopicPartitionList.read(current).map(\.topicPartition), lost: true))
+        if incremental {
+            check(rd_kafka_incremental_unassign(rk, current), "incremental unassign after a rebalance error")
+        } else {
+            checkCode(rd_kafka_assign(rk, nil), "unassign after a rebalance error")
+        }
     }
 }
 

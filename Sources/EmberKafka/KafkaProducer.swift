@@ -74,6 +74,12 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Asks librdkafka directly: its error callback may not have been served yet.
     public var fatalError: KafkaError? { state.withLock { $0.fatal } ?? client.fatalError }
 
+    /// Raises a real librdkafka fatal error (`rd_kafka_test_fatal_error`), for tests of
+    /// what a worker does when its producer dies.
+    package func triggerFatalErrorForTesting(reason: String) {
+        client.triggerFatalErrorForTesting(reason: reason)
+    }
+
     /// Messages sent and not yet reported.
     public var outstandingCount: Int { Int(client.outstandingCount) }
 

@@ -60,6 +60,17 @@ struct UploadEventTests {
         #expect(try parse(#"{"item_id":"\#(String(repeating: "x", count: 128))","title":"t"}"#).itemID.count == 128)
     }
 
+    @Test("an item_id of one character with 523,000 combining accents (1 MB) is rejected by its byte length")
+    func itemIDBytes() throws {
+        let heavy = "a" + String(repeating: "\u{0301}", count: 523_000)
+        #expect(heavy.count == 1, "one grapheme cluster")
+        let error = failure(#"{"item_id":"\#(heavy)","title":"t"}"#)
+        #expect(error?.failureClass == .invalidEvent)
+        #expect(error?.message.contains("bytes") == true, "\(String(describing: error))")
+        // 128 four-byte characters are 512 bytes: still accepted.
+        #expect(try parse(#"{"item_id":"\#(String(repeating: "😀", count: 128))","title":"t"}"#).itemID.count == 128)
+    }
+
     @Test("events over 1 MiB are rejected before parsing")
     func oversized() {
         let padding = String(repeating: "a", count: UploadEvent.maximumSize)

@@ -20,6 +20,30 @@ extension KafkaError {
             isFatal: rd_kafka_error_is_fatal(error) != 0)
     }
 
+    /// An error as a test double reports it (fake pipeline outputs); real errors come from librdkafka.
+    package init(testCode code: KafkaErrorCode, message: String, isFatal: Bool = false) {
+        self.init(code: rd_kafka_resp_err_t(rawValue: code.rawValue), message: message, isFatal: isFatal)
+    }
+
+    /// A failed delivery that sending again cannot fix: the broker refuses this record
+    /// or this topic for good (too large, invalid, not authorized, topic unknown).
+    /// librdkafka has already retried what is retriable; a fatal error is not counted
+    /// here because it ends the producer, not one record.
+    public var isPermanentDeliveryFailure: Bool {
+        !isFatal && Self.permanentDeliveryCodes.contains(code)
+    }
+
+    private static let permanentDeliveryCodes: Set<Int32> = Set([
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE,
+        RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD,
+        RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP,
+        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+        RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
+        RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR_POLICY_VIOLATION,
+        RD_KAFKA_RESP_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT, RD_KAFKA_RESP_ERR__INVALID_ARG,
+    ].map(\.rawValue))
+
     /// An error detected by Ember before or around a librdkafka call.
     static func client(_ message: String, code: rd_kafka_resp_err_t = RD_KAFKA_RESP_ERR__INVALID_ARG) -> KafkaError {
         KafkaError(code: code, message: message)
@@ -47,6 +71,7 @@ extension KafkaErrorCode: CustomStringConvertible {
     public static let notEnoughReplicas = Self(rawValue: RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue)
     public static let topicAuthorizationFailed = Self(rawValue: RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue)
     public static let invalidRecord = Self(rawValue: RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue)
+    public static let unknownTopicOrPartition = Self(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue)
     public static let topicAlreadyExists = Self(rawValue: RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue)
     // Client-side errors.
     public static let timedOut = Self(rawValue: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue)

@@ -40,14 +40,18 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
     private let embedQueue: BlockingQueue<PreparedWork>
     private let retryTimer = DispatchQueue(label: "ember.pipeline.retry")
 
-    /// Guards `tracker`, `stopRequested` and `inputClosed`.
+    /// Guards `tracker`, `stopRequested`, `admitting`, `inputClosed` and `failure`.
     private let lock = NSLock()
     private var tracker: InFlightTracker
     private var stopRequested = false
+    /// False once the drain deadline passed or the pipeline failed: the stages take no
+    /// more work, so shutdown keeps its deadline.
+    private var admitting = true
     private var inputClosed = false
+    /// The fatal error that stopped the pipeline (a dead producer or input); the first one wins.
+    private var failure: (any Error)?
 
     private let finished = DispatchGroup()
-    private var failure: (any Error)?
 
     public init(
         configuration: PipelineConfiguration, input: any PipelineInput, output: any PipelineOutput,
@@ -88,14 +92,14 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
     /// detached context, not from the cooperative pool.
     public func waitUntilFinished() throws {
         finished.wait()
-        if let failure { throw failure }
+        if let failure = lock.withLock({ failure }) { throw failure }
     }
 
     /// Async form of `waitUntilFinished` that does not block the cooperative pool.
     public func finished() async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             finished.notify(queue: .global()) { [self] in
-                if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
+                if let failure = lock.withLock({ failure }) { continuation.resume(throwing: failure) } else { continuation.resume() }
             }
         }
     }
@@ -117,7 +121,8 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         defer { shutDown() }
         do {
             while true {
-                let (stopping, wantsPause, inFlight) = lock.withLock { (stopRequested, tracker.wantsPause, tracker.inFlight) }
+                let (stopping, wantsPause, inFlight, failed) = lock.withLock { (stopRequested, tracker.wantsPause, tracker.inFlight, failure != nil) }
+                if failed { break }  // nothing more can be acknowledged: stop at once, commit what was
                 if stopping && drainDeadline == nil {
                     drainDeadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.drainTimeoutSeconds * 1e9)
                     logger.info("draining", metadata: ["in_flight": "\(inFlight)"])
@@ -128,6 +133,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                         logger.warning("drain deadline passed; in-flight items will be re-processed", metadata: ["in_flight": "\(inFlight)"])
                         break
                     }
+
                 }
                 if input.isExhausted && inFlight == 0 { break }
 
@@ -145,9 +151,8 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                     case .revoked(let partitions), .lost(let partitions):
                         revoke(partitions)
                     case .assigned(let partitions):
+                        // The input applies its current pause state to them.
                         logger.info("partitions assigned", metadata: ["partitions": "\(partitions.sorted())"])
-                        // Newly assigned partitions start fetching; re-apply a pause.
-                        if isPaused { input.pauseAll() }
                     case .error(let error):
                         logger.warning("Kafka consumer error; librdkafka retries", metadata: ["error": "\(error)"])
                     }
@@ -161,9 +166,18 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 }
             }
         } catch {
-            logger.error("input failed; stopping", metadata: ["error": "\(error)"])
-            failure = error
+            fail(error, "input failed; stopping")
         }
+    }
+
+    /// A fatal error: nothing further can be acknowledged, so the pipeline stops without
+    /// draining. Offsets stay at what was acknowledged; the group reassigns the rest.
+    private func fail(_ error: any Error, _ message: Logger.Message) {
+        let first = lock.withLock {
+            defer { failure = failure ?? error; admitting = false }
+            return failure == nil
+        }
+        if first { logger.error(message, metadata: ["error": "\(error)"]) }
     }
 
     private func admit(_ message: KafkaMessage) {
@@ -184,10 +198,14 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     /// After the consumer loop: stop workers, flush the output, commit and close the input.
     private func shutDown() {
-        decodeQueue.close()
-        embedQueue.close()
+        // The stages take no more work: what is still queued (after a drain deadline or
+        // a failure) is left uncommitted for the next owner, not processed late.
+        lock.withLock { admitting = false }
+        for work in decodeQueue.close() { finish(work, delivered: false) }
+        for item in embedQueue.close() { finish(item.work, delivered: false) }
+        let failed = lock.withLock { failure != nil }
         do {
-            try output.flush(timeout: .seconds(10))
+            if !failed { try output.flush(timeout: .seconds(10)) }
         } catch {
             logger.warning("output flush incomplete", metadata: ["error": "\(error)"])
         }
@@ -204,7 +222,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func decodeLoop() {
         while let work = decodeQueue.take().first {
-            guard isCurrent(work) else {
+            guard shouldProcess(work) else {
                 finish(work, delivered: false)
                 continue
             }
@@ -241,7 +259,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         let next = retry
         retryTimer.asyncAfter(deadline: .now() + delay) { [self] in
             // The item still holds its in-flight slot, so it may exceed the queue's capacity.
-            decodeQueue.force(next)
+            if !decodeQueue.force(next) { finish(next, delivered: false) }
         }
     }
 
@@ -253,7 +271,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             if batch.isEmpty { return }
             var current: [PreparedWork] = []
             for item in batch {
-                if isCurrent(item.work) { current.append(item) } else { finish(item.work, delivered: false) }
+                if shouldProcess(item.work) { current.append(item) } else { finish(item.work, delivered: false) }
             }
             guard !current.isEmpty else { continue }
             let start = DispatchTime.now().uptimeNanoseconds
@@ -305,25 +323,44 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         let record = KafkaDeadLetter.record(
             for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
             errorMessage: failure.message, attempts: work.attempts)
-        send(work, record) { [self] in metrics.deadLettered(failure.failureClass) }
+        send(work, record, as: .deadLetter(failure)) { [self] in metrics.deadLettered(failure.failureClass) }
+    }
+
+    /// What a record is to its item, which decides what a permanent refusal leads to.
+    private enum Outgoing: Sendable {
+        /// The embedding: refused for good, the item is dead-lettered instead.
+        case output
+        /// The item's dead letter: refused for good, a small one without the original value is sent.
+        case deadLetter(ItemFailure)
+        /// The small dead letter: refused for good, nothing can record the item and the pipeline stops.
+        case minimalDeadLetter
     }
 
     /// Sends a record for `work`; on acknowledgement marks the input offset done.
-    /// A failed delivery is sent again with backoff: the offset must not be committed
-    /// without its output, and librdkafka has already retried what it could.
+    /// A transient delivery failure is sent again with backoff (the offset must not be
+    /// committed without its output, and librdkafka has already retried what it could);
+    /// a permanent one leads to the item's dead letter; a fatal one stops the pipeline.
     private func send(
-        _ work: Work, _ record: KafkaProducerRecord, attempt: Int = 1, onAcknowledged: @escaping @Sendable () -> Void
+        _ work: Work, _ record: KafkaProducerRecord, as outgoing: Outgoing = .output, attempt: Int = 1,
+        onAcknowledged: @escaping @Sendable () -> Void
     ) {
         let sentAt = DispatchTime.now().uptimeNanoseconds
-        let resend: @Sendable (KafkaError) -> Void = { [self] error in
+        let failed: @Sendable (KafkaError) -> Void = { [self] error in
             guard isCurrent(work), !lock.withLock({ inputClosed }) else {
                 finish(work, delivered: false)
                 return
             }
-            let delay = configuration.retryDelay(afterAttempt: attempt)
-            logger.warning("delivery failed; sending again", metadata: ["topic": "\(record.topic)", "attempt": "\(attempt)", "error": "\(error)"])
-            retryTimer.asyncAfter(deadline: .now() + delay) { [self] in
-                send(work, record, attempt: attempt + 1, onAcknowledged: onAcknowledged)
+            if error.isFatal {
+                finish(work, delivered: false)
+                fail(error, "output failed fatally; stopping without committing unacknowledged work")
+            } else if error.isPermanentDeliveryFailure {
+                refused(work, record, as: outgoing, error)
+            } else {
+                let delay = configuration.retryDelay(afterAttempt: attempt)
+                logger.warning("delivery failed; sending again", metadata: ["topic": "\(record.topic)", "attempt": "\(attempt)", "error": "\(error)"])
+                retryTimer.asyncAfter(deadline: .now() + delay) { [self] in
+                    send(work, record, as: outgoing, attempt: attempt + 1, onAcknowledged: onAcknowledged)
+                }
             }
         }
         do {
@@ -336,11 +373,34 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                     onAcknowledged()
                     finish(work, delivered: true)
                 case .failure(let error):
-                    resend(error)
+                    failed(error)
                 }
             }
         } catch {
-            resend(error)
+            failed(error)
+        }
+    }
+
+    /// The broker refused `record` for good: fall back to the next smaller record that
+    /// still accounts for the item, so its offset can be committed and nothing is lost.
+    private func refused(_ work: Work, _ record: KafkaProducerRecord, as outgoing: Outgoing, _ error: KafkaError) {
+        logger.warning("record refused for good", metadata: ["topic": "\(record.topic)", "offset": "\(work.ticket.offset)", "error": "\(error)"])
+        switch outgoing {
+        case .output:
+            deadLetter(work, ItemFailure(.outputRejected, "the output record to \(record.topic) was refused: \(error)"))
+        case .deadLetter(let failure):
+            var minimal = KafkaDeadLetter.record(
+                for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
+                errorMessage: "\(failure.message) (the original event is left out: its dead letter was refused: \(error))",
+                attempts: work.attempts)
+            minimal.value = []
+            minimal.headers = minimal.headers.filter { KafkaDeadLetter.headerNames.contains($0.key) }
+            send(work, minimal, as: .minimalDeadLetter) { [self] in metrics.deadLettered(failure.failureClass) }
+        case .minimalDeadLetter:
+            finish(work, delivered: false)
+            fail(
+                PipelineError.deadLetterRefused(topic: record.topic, partition: work.ticket.partition, offset: work.ticket.offset, reason: error),
+                "dead-letter topic refuses records; stopping so the item is not lost")
         }
     }
 
@@ -348,6 +408,12 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func isCurrent(_ work: Work) -> Bool {
         lock.withLock { tracker.isCurrent(work.ticket) }
+    }
+
+    /// Whether a stage should start work on the item: its partition is still ours and
+    /// the pipeline still admits work (not past its drain deadline, not failed).
+    private func shouldProcess(_ work: Work) -> Bool {
+        lock.withLock { admitting && tracker.isCurrent(work.ticket) }
     }
 
     /// The item left the pipeline; mark its offset done when it was delivered and its

@@ -15,6 +15,9 @@ public enum FailureClass: String, Sendable, CaseIterable, Codable {
     case mediaTooLarge = "media_too_large"
     /// The model failed on this item.
     case modelError = "model_error"
+    /// The broker refused the item's output record for good (too large, not
+    /// authorized, unknown topic): sending it again cannot succeed.
+    case outputRejected = "output_rejected"
 }
 
 /// A failure of one item. Permanent failures are dead-lettered with this class and

@@ -45,6 +45,9 @@ public struct UploadEvent: Sendable, Equatable, Codable {
     public static let maximumSize = 1 << 20
     /// `item_id` length bounds, in characters.
     public static let itemIDLength = 1...128
+    /// Longest `item_id` in UTF-8 bytes. A character may hold any number of combining
+    /// marks, so the character count alone lets a 1 MB key through.
+    public static let itemIDMaximumBytes = 512
 
     /// Parses and validates one event. Throws `invalid_event` for anything malformed
     /// and `no_content` for a well-formed event with nothing to embed.
@@ -65,6 +68,9 @@ public struct UploadEvent: Sendable, Equatable, Codable {
         }
         guard itemIDLength.contains(event.itemID.count) else {
             throw ItemFailure(.invalidEvent, "item_id must be 1 to 128 characters, got \(event.itemID.count)")
+        }
+        guard event.itemID.utf8.count <= itemIDMaximumBytes else {
+            throw ItemFailure(.invalidEvent, "item_id must be at most \(itemIDMaximumBytes) bytes of UTF-8, got \(event.itemID.utf8.count)")
         }
         guard event.itemID.unicodeScalars.allSatisfy({ !CharacterSet.controlCharacters.contains($0) }) else {
             throw ItemFailure(.invalidEvent, "item_id contains control characters")

@@ -35,18 +35,22 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         return true
     }
 
-    /// Appends even beyond capacity. For work that already holds an in-flight slot
-    /// (a retry), so refusing it would lose the item.
-    func force(_ element: Element) {
+    /// Appends even beyond capacity; returns false when the queue was closed. For work
+    /// that already holds an in-flight slot (a retry), so refusing it for room would lose
+    /// the item.
+    @discardableResult
+    func force(_ element: Element) -> Bool {
         condition.lock()
         defer { condition.unlock() }
+        guard !isClosed else { return false }
         items.append(element)
         condition.broadcast()
+        return true
     }
 
     /// Waits for at least one element, then takes up to `maxCount`, waiting at most
     /// `maxWait` seconds after the first for more to arrive (micro-batching). Returns
-    /// an empty array once the queue is closed and drained.
+    /// an empty array once the queue is closed.
     func take(upTo maxCount: Int = 1, maxWait: TimeInterval = 0) -> [Element] {
         condition.lock()
         defer { condition.unlock() }
@@ -74,11 +78,17 @@ final class BlockingQueue<Element>: @unchecked Sendable {
         return removed
     }
 
-    /// Wakes every waiting worker; `take` returns what is left, then empty arrays.
-    func close() {
+    /// Refuses further elements, wakes every waiting worker (`take` returns empty arrays
+    /// from now on) and returns what was still queued, for the caller to release. A stage
+    /// that stops does not work through its backlog: that is how shutdown keeps its deadline.
+    @discardableResult
+    func close() -> [Element] {
         condition.lock()
+        defer { condition.unlock() }
         isClosed = true
+        let left = Array(items)
+        items.removeAll()
         condition.broadcast()
-        condition.unlock()
+        return left
     }
 }

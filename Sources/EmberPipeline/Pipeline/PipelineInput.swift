@@ -8,6 +8,7 @@ public protocol PipelineInput: AnyObject, Sendable {
     /// Waits up to `timeout` for messages and assignment changes.
     func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent]
     /// Stops fetching from every assigned partition while staying in the group.
+    /// Partitions assigned later follow the current state (paused or not).
     func pauseAll()
     func resumeAll()
     /// The message at `offset` is fully handled: its output or dead letter was acknowledged.

@@ -4,6 +4,8 @@ import Logging
 
 /// `ember run`: the daemon. Consumes upload events, writes embeddings and dead
 /// letters, until SIGTERM or SIGINT, then drains, commits and leaves the group.
+/// Exit status: 0 after a graceful stop, 2 when start-up fails, 1 when a fatal error
+/// (a dead producer, a dead-letter topic refusing everything) stopped the worker.
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the worker: consume upload events, produce embeddings, until SIGTERM/SIGINT.")
@@ -24,6 +26,11 @@ struct Run: AsyncParsableCommand {
         } catch let error as StartupError {
             logger.critical("start-up failed", metadata: ["reason": "\(error)"])
             throw ExitCode(2)
+        } catch {
+            // A fatal Kafka error or a dead-letter topic that refuses everything: exit so
+            // the group reassigns the partitions from the last acknowledged offsets.
+            logger.critical("worker stopped by a fatal error", metadata: ["reason": "\(error)"])
+            throw ExitCode(1)
         }
     }
 }

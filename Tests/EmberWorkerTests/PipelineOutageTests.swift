@@ -12,8 +12,10 @@ import Testing
     "Pipeline under a broker outage",
     .enabled(if: FileManager.default.fileExists(atPath: URL.defaultModelDirectory.path + "/manifest.json"), "needs the omni-small model (Ops/test fetches it)"))
 struct PipelineOutageTests {
-    @Test("the worker rides out a broker outage longer than its session: partitions lost and regained, nothing lost, offsets committed")
-    func brokerOutage() throws {
+    @Test(
+        "the worker rides out a broker outage longer than its session: partitions lost and regained, nothing lost, offsets committed",
+        arguments: [false, true])
+    func brokerOutage(startsWhilePaused: Bool) throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         let (input, output, deadLetters) = ("outage.in", "outage.out", "outage.dlq")
         try cluster.createTopic(input, partitions: 2)
@@ -33,7 +35,7 @@ struct PipelineOutageTests {
         consumer.maxMessagesPerPoll = 4
         let kafkaInput = try KafkaConsumer(configuration: consumer)
         let engine = try EmbeddingEngine(modelDirectory: .defaultModelDirectory)
-        let processor = try MediaModelProcessor(engine: engine, media: MediaConfiguration())
+        let processor = GatedProcessor(try MediaModelProcessor(engine: engine, media: MediaConfiguration()))
         var configuration = PipelineConfiguration()
         configuration.outputTopic = output
         configuration.deadLetterTopic = deadLetters
@@ -55,12 +57,19 @@ struct PipelineOutageTests {
             return condition()
         }
         #expect(waitUntil(60) { pipeline.metrics.itemsOutTotal >= 5 }, "the pipeline got going")
+        if startsWhilePaused {
+            // Hold the decoders so the window fills and the input pauses before the
+            // outage: librdkafka keeps that pause flag across the loss and reassignment.
+            processor.close()
+            #expect(waitUntil(30) { processor.waiting >= 2 && kafkaInput.isPaused }, "the input paused with a full window")
+        }
         // Longer than the 6 s session timeout: the member loses its partitions, drops
         // their in-flight work, and must get them back and re-process it.
         try cluster.setBrokerDown(1)
         let duringOutage = pipeline.metrics.itemsOutTotal
         Thread.sleep(forTimeInterval: 8)
         #expect(pipeline.metrics.itemsOutTotal <= duringOutage + 8, "at most the in-flight window is acknowledged once the broker is down")
+        processor.open()
         try cluster.setBrokerUp(1)
         // Acknowledgements count re-processed items twice, so wait for the distinct ids.
         var ids = Set<String>()
@@ -80,4 +89,38 @@ struct PipelineOutageTests {
         #expect(partitions.map { committed[$0].flatMap { $0?.rawValue } } == ends, "committed to the end of every partition")
         try producer.close(timeout: .seconds(5))
     }
+}
+
+/// Wraps a processor with a gate in front of `prepare`, so a test can fill the
+/// pipeline's window (and pause its input) at a chosen moment.
+final class GatedProcessor<Wrapped: ItemProcessor>: ItemProcessor, @unchecked Sendable {
+    private let wrapped: Wrapped
+    private let condition = NSCondition()
+    private var isOpen = true
+    private var waitingCount = 0
+
+    init(_ wrapped: Wrapped) { self.wrapped = wrapped }
+
+    var modelID: String { wrapped.modelID }
+
+    func close() { condition.withLock { isOpen = false } }
+    func open() {
+        condition.withLock {
+            isOpen = true
+            condition.broadcast()
+        }
+    }
+    /// Decoders held at the gate now.
+    var waiting: Int { condition.withLock { waitingCount } }
+
+    func prepare(_ event: UploadEvent) throws(ItemFailure) -> Wrapped.Prepared {
+        condition.withLock {
+            waitingCount += 1
+            while !isOpen { condition.wait() }
+            waitingCount -= 1
+        }
+        return try wrapped.prepare(event)
+    }
+
+    func embed(_ batch: [Wrapped.Prepared]) -> [Result<EmbeddedItem, ItemFailure>] { wrapped.embed(batch) }
 }

@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.0.0", traits: [.defaults, "YAML"]),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // Already resolved through swift-configuration's YAML trait; used directly to list
+        // the keys a configuration file sets (unknown keys are start-up errors).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries: a module map plus shim.h with static inline wrappers for
@@ -67,13 +70,14 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
         .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberPipelineTests", dependencies: ["EmberPipeline"]),
-        .testTarget(name: "EmberCLITests", dependencies: ["ember"]),
+        .testTarget(name: "EmberCLITests", dependencies: ["ember", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "EmberWorkerTests", dependencies: ["EmberKafka", "EmberModel", "EmberPipeline", "ember"]),
     ],
     swiftLanguageModes: [.v6]

@@ -119,27 +119,51 @@ public struct KafkaProducerConfiguration: Sendable, Equatable {
 
 extension KafkaConsumerConfiguration {
     /// The librdkafka properties Ember will use, for the start-up log line; values of
-    /// secret properties (passwords, keys, tokens) are replaced by `<redacted>`.
+    /// secret properties (`KafkaSecrets`) are replaced by `<redacted>`.
     public func effectiveProperties() throws(KafkaError) -> [String: String] {
-        redactingSecrets(try librdkafkaProperties())
+        KafkaSecrets.redacting(try librdkafkaProperties())
     }
 }
 
 extension KafkaProducerConfiguration {
     /// The librdkafka properties Ember will use, secrets redacted (see the consumer's).
     public func effectiveProperties() throws(KafkaError) -> [String: String] {
-        redactingSecrets(try librdkafkaProperties())
+        KafkaSecrets.redacting(try librdkafkaProperties())
     }
 }
 
-/// Replaces the values of properties that hold credentials.
-func redactingSecrets(_ properties: [String: String]) -> [String: String] {
-    let secretMarkers = ["password", "secret", "sasl.oauthbearer.config", "ssl.key.pem", "ssl.certificate.pem", "token"]
-    var result = properties
-    for name in properties.keys where secretMarkers.contains(where: { name.lowercased().contains($0) }) {
-        result[name] = "<redacted>"
+/// The one rule for librdkafka properties that hold a secret, used wherever properties
+/// are shown (the start-up log, `effectiveProperties()`).
+public enum KafkaSecrets {
+    /// What a secret value is shown as.
+    public static let redacted = "<redacted>"
+
+    /// Properties of librdkafka's CONFIGURATION.md (2.8 to 2.12) whose value is a secret
+    /// but whose name does not say so: the OAUTHBEARER config string (it may carry
+    /// client secrets) and the key set through `rd_kafka_conf_set_ssl_cert()`.
+    static let secretProperties: Set<String> = ["sasl.oauthbearer.config", "ssl_key"]
+
+    /// Name parts that mark a secret: `sasl.password`, `ssl.key.password`,
+    /// `ssl.keystore.password`, `sasl.oauthbearer.client.secret` (and its
+    /// `client.credentials` alias), `sasl.oauthbearer.assertion.private.key.passphrase`,
+    /// and every PEM string (`ssl.key.pem`, `sasl.oauthbearer.assertion.private.key.pem`,
+    /// also certificates: a PEM blob is no use in a log line, and a key pasted into the
+    /// wrong property must not leak). Paths (`ssl.key.location`) are not secrets.
+    static let secretMarkers = ["password", "passphrase", "secret", ".pem"]
+
+    /// Whether the property's value must not be shown. Also true for any value holding a
+    /// PEM private key, whatever the property's name.
+    public static func isSecret(_ name: String, value: String = "") -> Bool {
+        let name = name.lowercased()
+        return secretProperties.contains(name) || secretMarkers.contains { name.contains($0) } || value.contains("PRIVATE KEY")
     }
-    return result
+
+    /// The properties with every secret value replaced by `redacted`.
+    public static func redacting(_ properties: [String: String]) -> [String: String] {
+        properties.reduce(into: [:]) { result, property in
+            result[property.key] = isSecret(property.key, value: property.value) ? redacted : property.value
+        }
+    }
 }
 
 func requireNonEmpty(_ value: String, _ name: String) throws(KafkaError) {

@@ -68,6 +68,26 @@ struct CLITests {
         #expect(output.contains("pipeline.max_batch_size must be an integer, got 'lots'"))
     }
 
+    @Test("ember run refuses an unknown --set key before anything starts, naming the closest key")
+    func runWithUnknownKey() throws {
+        let (status, output) = try runEmber(["run", "--set", "pipeline.max_bach_size=8"])
+        #expect(status != 0)
+        #expect(output.contains("pipeline.max_bach_size"))
+        #expect(output.contains("did you mean pipeline.max_batch_size?"))
+    }
+
+    @Test("ember run's start-up log shows no secret of a librdkafka property")
+    func runLogsNoSecret() throws {
+        let (status, output) = try runEmber([
+            "run", "--model", "/nonexistent/omni-small", "--brokers", "127.0.0.1:1",
+            "--set", "kafka.properties=ssl.key.pem=-----BEGIN PRIVATE KEY-----s3cr3t",
+        ])
+        #expect(status == 2)
+        #expect(output.contains("starting ember run"))
+        #expect(output.contains("ssl.key.pem"))
+        #expect(!output.contains("s3cr3t"))
+    }
+
     @Test("ember replay needs exactly one start")
     func replayNeedsAStart() throws {
         let (status, output) = try runEmber(["replay"])

@@ -41,6 +41,25 @@ struct ConfigurationTests {
         #expect(properties["group.id"] == "g")
     }
 
+    /// Every librdkafka property that holds a secret (CONFIGURATION.md, librdkafka 2.8–2.12),
+    /// including aliases and the PEM strings.
+    static let secretProperties = [
+        "sasl.password", "sasl.oauthbearer.config", "sasl.oauthbearer.client.secret",
+        "sasl.oauthbearer.client.credentials.client.secret", "sasl.oauthbearer.assertion.private.key.passphrase",
+        "sasl.oauthbearer.assertion.private.key.pem", "ssl.key.password", "ssl.key.pem", "ssl_key",
+        "ssl.keystore.password", "ssl.certificate.pem", "SSL.Key.PEM",
+    ]
+
+    @Test("every librdkafka property that holds a secret is redacted", arguments: secretProperties)
+    func redactsEverySecret(name: String) throws {
+        var configuration = consumer
+        configuration.properties = [name: "s3cr3t", "sasl.username": "ember", "ssl.key.location": "/etc/ember/key.pem"]
+        let properties = try configuration.effectiveProperties()
+        #expect(properties[name] == "<redacted>")
+        #expect(properties["sasl.username"] == "ember")
+        #expect(properties["ssl.key.location"] == "/etc/ember/key.pem", "a path is not a secret")
+    }
+
     @Test("invalid consumer settings name the setting")
     func invalidConsumer() {
         var configuration = consumer

@@ -1,3 +1,4 @@
+import EmberKafka
 import EmberMedia
 import EmberModel
 import EmberPipeline
@@ -42,46 +43,20 @@ struct WorkerConfiguration: Sendable, Equatable {
     /// (where Ops/model-fetch writes).
     static var defaultModelDirectory: String { URL.defaultModelDirectory.path }
 
-    /// Settings as `key=value` lines for the start-up log; secrets are redacted.
+    /// Every setting (`Setting.all`) as `key: value` for the start-up log, secrets redacted.
     var logDescription: [String: String] {
-        var lines: [String: String] = [
-            "kafka.brokers": kafka.brokers,
-            "kafka.group_id": kafka.groupID,
-            "topics.input": kafka.inputTopic,
-            "topics.output": pipeline.outputTopic,
-            "topics.dead_letter": pipeline.deadLetterTopic,
-            "topics.create_partitions": "\(kafka.createPartitions)",
-            "model.directory": modelDirectory,
-            "model.threads": "\(modelThreads)",
-            "model.batch_invariant": "\(batchInvariant)",
-            "media.root": media.uriPolicy.mediaRoot ?? "(none: file URIs refused)",
-            "media.allowed_hosts": media.uriPolicy.allowedHosts?.joined(separator: ",") ?? "(any public host)",
-            "media.block_private_addresses": "\(media.uriPolicy.blockPrivateAddresses)",
-            "media.max_frames": "\(media.maxFrames)",
-            "media.max_audio_s": "\(media.maxAudioSeconds)",
-            "media.max_bytes_mb": "\(media.maxBytes >> 20)",
-            "media.max_duration_s": "\(media.maxDurationSeconds)",
-            "media.timeouts_s": "open \(media.openTimeoutSeconds), read \(media.readTimeoutSeconds), total \(media.totalTimeoutSeconds)",
-            "log.level": logLevel.rawValue,
-            "metrics.prometheus": prometheusPort == 0 ? "off" : "\(prometheusHost):\(prometheusPort)",
-            "pipeline.decode_concurrency": "\(pipeline.decodeConcurrency)",
-            "pipeline.max_batch_size": "\(pipeline.maxBatchSize)",
-            "pipeline.max_batch_wait_ms": "\(Int(pipeline.maxBatchWaitSeconds * 1000))",
-            "pipeline.max_in_flight": "\(pipeline.maxInFlight)",
-            "pipeline.resume_below": "\(pipeline.resumeBelow)",
-            "pipeline.max_attempts": "\(pipeline.maxAttempts)",
-            "pipeline.output_dtype": pipeline.outputDType.rawValue,
-        ]
-        for (name, value) in kafka.properties {
-            lines["kafka.properties.\(name)"] = Self.isSecret(name) ? "<redacted>" : value
+        var lines: [String: String] = [:]
+        for setting in Setting.all {
+            switch setting.secret {
+            case .none:
+                lines[setting.key] = setting.show(self)
+            case .value:
+                lines[setting.key] = setting.show(self).isEmpty ? "" : KafkaSecrets.redacted
+            case .librdkafkaProperties:
+                lines[setting.key] = KafkaSecrets.redacting(kafka.properties).sorted { $0.key < $1.key }
+                    .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            }
         }
         return lines
-    }
-
-    /// librdkafka properties that hold credentials.
-    static func isSecret(_ property: String) -> Bool {
-        let name = property.lowercased()
-        return name.contains("password") || name.contains("secret") || name.hasSuffix(".key") || name.contains("token")
-            || name.contains("jaas")
     }
 }

@@ -7,7 +7,7 @@ import Testing
 /// The pipeline's delivery logic with a scripted input, output and processor: what is
 /// produced, dead-lettered, marked done and committed when items are revoked, retried,
 /// resent, refused for good, or the output dies, and how shutdown keeps its deadline.
-@Suite("Pipeline delivery (fakes)", .timeLimit(.minutes(1)))
+@Suite("Pipeline delivery (fakes)")
 struct PipelineDeliveryTests {
     private func configuration(_ change: (inout PipelineConfiguration) -> Void = { _ in }) -> PipelineConfiguration {
         var configuration = PipelineConfiguration()

@@ -6,7 +6,7 @@ import Testing
 
 /// A real librdkafka fatal producer error (raised on the mock cluster) in the running
 /// pipeline: the worker must stop instead of staying in the group as a zombie.
-@Suite("Pipeline with a fatal producer error (mock cluster)", .timeLimit(.minutes(2)))
+@Suite("Pipeline with a fatal producer error (mock cluster)")
 struct PipelineFatalProducerTests {
     @Test("a fatal producer error stops the pipeline with that error and commits exactly the acknowledged offsets")
     func fatalProducerStopsWorker() throws {

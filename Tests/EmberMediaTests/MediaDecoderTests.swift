@@ -108,12 +108,15 @@ struct MediaDecoderTests {
         let uhd = try checkKeyframes(try MediaFixtures.uhd(), expected: [0], pixelCheckAt: 0)
         #expect(uhd.frames.first?.width == 3840 && uhd.frames.first?.height == 2160)
 
-        let scaling = MediaDecoder(configuration: MediaFixtures.configuration(shorterSide: 256))
+        // Scaled once, to the preprocessing's size (torchvision Resize: longer side truncated).
+        let scaling = MediaDecoder(configuration: MediaFixtures.configuration(scaling: MediaFixtures.lite0))
         let small = try scaling.decodeVideo(uri: try MediaFixtures.uhd())
         #expect(small.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (455, 256))
         let tall = try scaling.decodeVideo(uri: try MediaFixtures.portrait())
-        #expect(tall.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (240, 426), "never scaled up")
-        let half = MediaDecoder(configuration: MediaFixtures.configuration(shorterSide: 120))
+        #expect(tall.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (256, 454), "scaled up as torchvision does")
+        var smaller = MediaFixtures.lite0
+        (smaller.size, smaller.resizeShorterSide) = (100, 120)
+        let half = MediaDecoder(configuration: MediaFixtures.configuration(scaling: smaller))
         #expect(try half.decodeVideo(uri: try MediaFixtures.portrait()).frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (120, 213))
     }
 
@@ -225,14 +228,14 @@ struct MediaDecoderTests {
     }
 
     static func expectClass(
-        _ kind: MediaError.Kind, _ configuration: MediaConfiguration, sourceLocation: SourceLocation = #_sourceLocation,
+        _ kind: FailureClass, _ configuration: MediaConfiguration, sourceLocation: SourceLocation = #_sourceLocation,
         _ body: (MediaDecoder) throws -> Void
     ) {
         do {
             try body(MediaDecoder(configuration: configuration))
             Issue.record("expected \(kind.rawValue), got success", sourceLocation: sourceLocation)
         } catch let error as MediaError {
-            #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+            #expect(error.failureClass == kind, "\(error)", sourceLocation: sourceLocation)
         } catch {
             Issue.record("expected MediaError, got \(error)", sourceLocation: sourceLocation)
         }

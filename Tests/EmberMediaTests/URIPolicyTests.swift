@@ -4,12 +4,12 @@ import Testing
 
 @Suite("URI policy")
 struct URIPolicyTests {
-    static func kind(_ policy: URIPolicy, _ uri: String) -> MediaError.Kind? {
+    static func kind(_ policy: URIPolicy, _ uri: String) -> FailureClass? {
         do {
             _ = try policy.resolve(uri)
             return nil
         } catch {
-            return error.kind
+            return error.failureClass
         }
     }
 
@@ -87,7 +87,7 @@ struct URIPolicyTests {
             try decoder.decode(videoURI: "ftp://media.example/a.mp4")
         }
         let error = #expect(throws: MediaError.self) { try decoder.decode(videoURI: nil, coverURI: "file:///etc/passwd") }
-        #expect(error?.errorClass == "forbidden_uri")
+        #expect(error?.failureClass.rawValue == "forbidden_uri")
         #expect(error?.isTransient == false)
     }
 }

@@ -91,7 +91,7 @@ final class MediaInput {
                         _ = try policy.resolve(target)
                     } catch {
                         closeIO()
-                        throw error.kind == .forbiddenURI ? .forbidden("\(displayURI) redirects to a forbidden URI: \(error.message)") : error
+                        throw error.failureClass == .forbiddenURI ? .forbidden("\(displayURI) redirects to a forbidden URI: \(error.message)") : error
                     }
                 }
             }

@@ -34,7 +34,7 @@ public struct LogMelSpectrogram: Sendable {
     private let window: [Float]
     private let chirpZ: ChirpZTransform
 
-    public init(sampleRate: Int = 16_000, fftSize: Int = 400, hopLength: Int = 160, melBins: Int = 80) throws(MediaError) {
+    public init(sampleRate: Int = 16_000, fftSize: Int = 400, hopLength: Int = 160, melBins: Int = 80) throws(ItemFailure) {
         guard sampleRate > 0, fftSize >= 4, fftSize % 2 == 0, hopLength > 0, melBins > 0, melBins <= fftSize else {
             throw .invalid("log-mel needs a positive rate, an even FFT size, a positive hop and 1…fftSize mel bins")
         }
@@ -56,7 +56,7 @@ public struct LogMelSpectrogram: Sendable {
     }
 
     /// The front end a manifest's audio tower describes.
-    public init(_ frontEnd: AudioFrontEnd) throws(MediaError) {
+    public init(_ frontEnd: AudioFrontEnd) throws(ItemFailure) {
         guard frontEnd.melScale == "slaney" else { throw .invalid("mel scale \(frontEnd.melScale) is not supported (slaney)") }
         try self.init(sampleRate: frontEnd.sampleRate, fftSize: frontEnd.nFft, hopLength: frontEnd.hopLength, melBins: frontEnd.nMels)
     }
@@ -65,7 +65,7 @@ public struct LogMelSpectrogram: Sendable {
     public func frameCount(samples sampleCount: Int) -> Int { sampleCount / hopLength }
 
     /// The log-mel spectrogram of mono samples at `sampleRate`.
-    public func callAsFunction(_ samples: [Float]) throws(MediaError) -> LogMel {
+    public func callAsFunction(_ samples: [Float]) throws(ItemFailure) -> LogMel {
         let frames = frameCount(samples: samples.count)
         guard frames > 0 else { return LogMel(bins: melBins, frames: 0, values: []) }
         let bins = fftSize / 2 + 1

@@ -48,7 +48,7 @@ public struct MediaDecoder: Sendable {
 
     /// Decodes the video's sampled keyframes and audio and the cover image.
     /// Either URI may be nil; a failure of either throws.
-    public func decode(videoURI: String?, coverURI: String? = nil) throws(MediaError) -> DecodedMedia {
+    public func decode(videoURI: String?, coverURI: String? = nil) throws(ItemFailure) -> DecodedMedia {
         var media = DecodedMedia(audioSampleRate: configuration.audioSampleRate)
         if let videoURI { media = try decodeVideo(uri: videoURI) }
         if let coverURI { media.cover = try decodeImage(uri: coverURI) }
@@ -56,12 +56,12 @@ public struct MediaDecoder: Sendable {
     }
 
     /// Keyframes and audio of one video (or audio-only) URI.
-    public func decodeVideo(uri: String) throws(MediaError) -> DecodedMedia {
+    public func decodeVideo(uri: String) throws(ItemFailure) -> DecodedMedia {
         try decodeVideo(uri: uri, forceFullDecode: false)
     }
 
     /// `forceFullDecode` skips the keyframe-only pass (tests compare both paths).
-    func decodeVideo(uri: String, forceFullDecode: Bool) throws(MediaError) -> DecodedMedia {
+    func decodeVideo(uri: String, forceFullDecode: Bool) throws(ItemFailure) -> DecodedMedia {
         let resolved = try configuration.uriPolicy.resolve(uri)
         var pass = try read(resolved, uri: uri, mode: forceFullDecode ? .fullDecode : .keyPacketsOnly, wantAudio: true)
         if forceFullDecode { pass.usedFullDecode = true }
@@ -79,7 +79,7 @@ public struct MediaDecoder: Sendable {
     }
 
     /// The first frame of an image (JPEG, PNG, WebP, …) or video URI, used for covers.
-    public func decodeImage(uri: String) throws(MediaError) -> RGBImage {
+    public func decodeImage(uri: String) throws(ItemFailure) -> RGBImage {
         try readImage(configuration.uriPolicy.resolve(uri), uri: uri)
     }
 }

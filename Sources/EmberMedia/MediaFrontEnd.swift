@@ -22,10 +22,10 @@ public struct MediaFrontEnd: Sendable {
     /// `media` bounds the decode; its frame scaling, audio rate and audio length are set
     /// here from the towers (`maxAudioSeconds` is capped at the audio window, the one
     /// place the window is enforced; 0 without an audio tower).
-    public init(vision: VisionPreprocessing?, audio: AudioFrontEnd?, media: MediaConfiguration) throws(MediaError) {
+    public init(vision: VisionPreprocessing?, audio: AudioFrontEnd?, media: MediaConfiguration) throws(ItemFailure) {
         var media = media
         media.frameScaling = vision
-        self.vision = try vision.map { (p) throws(MediaError) in try VisionFrontEnd(p) }
+        self.vision = try vision.map { (p) throws(ItemFailure) in try VisionFrontEnd(p) }
         if let audio {
             logMel = try LogMelSpectrogram(audio)
             media.audioSampleRate = audio.sampleRate
@@ -39,7 +39,7 @@ public struct MediaFrontEnd: Sendable {
 
     /// Fetches and decodes the video and cover and turns them into model inputs. The
     /// cover counts as one more frame. Blocking; call it from a Dispatch queue.
-    public func prepare(videoURI: String?, coverURI: String?) throws(MediaError) -> PreparedMedia {
+    public func prepare(videoURI: String?, coverURI: String?) throws(ItemFailure) -> PreparedMedia {
         let decoded = try decoder.decode(videoURI: videoURI, coverURI: coverURI)
         var prepared = PreparedMedia(decoded: decoded)
         let images = decoded.frames + (decoded.cover.map { [$0] } ?? [])

@@ -7,15 +7,15 @@ import EmberContract
 public struct VisionFrontEnd: Sendable {
     public let preprocessing: VisionPreprocessing
 
-    public init(_ preprocessing: VisionPreprocessing) throws(MediaError) {
+    public init(_ preprocessing: VisionPreprocessing) throws(ItemFailure) {
         if let problem = preprocessing.problem { throw .invalid("vision preprocessing: \(problem)") }
         self.preprocessing = preprocessing
     }
 
     /// The frames (already scaled) as one batch, in order.
-    public func batch(_ images: [RGBImage]) throws(MediaError) -> FrameBatch {
+    public func batch(_ images: [RGBImage]) throws(ItemFailure) -> FrameBatch {
         let size = preprocessing.size
-        return try FrameBatch(size: size, count: images.count) { (values) throws(MediaError) in
+        return try FrameBatch(size: size, count: images.count) { (values) throws(ItemFailure) in
             let frame = 3 * size * size
             for (i, image) in images.enumerated() {
                 try write(image, into: UnsafeMutableBufferPointer(rebasing: values[(i * frame)..<((i + 1) * frame)]))
@@ -25,7 +25,7 @@ public struct VisionFrontEnd: Sendable {
 
     /// Writes one scaled image as CHW `(pixel / 255 − mean) / std` into `slot` (3 × S × S
     /// floats, zeroed: letterbox bars stay 0, the mean colour).
-    public func write(_ image: RGBImage, into slot: UnsafeMutableBufferPointer<Float>) throws(MediaError) {
+    public func write(_ image: RGBImage, into slot: UnsafeMutableBufferPointer<Float>) throws(ItemFailure) {
         let size = preprocessing.size, plane = size * size
         guard slot.count == 3 * plane else { throw .invalid("frame slot holds \(slot.count) floats, needs \(3 * plane)") }
         guard image.width > 0, image.height > 0 else { throw .invalid("empty image") }

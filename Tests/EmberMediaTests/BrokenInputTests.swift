@@ -11,9 +11,9 @@ struct BrokenInputTests {
     static func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
     /// Decodes `path` as a video (and as a cover) and returns the error class.
-    func failure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> MediaError? {
-        let video = #expect(throws: MediaError.self, sourceLocation: sourceLocation) { try decoder.decodeVideo(uri: path) }
-        let cover = #expect(throws: MediaError.self, sourceLocation: sourceLocation) { try decoder.decodeImage(uri: path) }
+    func failure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> ItemFailure? {
+        let video = #expect(throws: ItemFailure.self, sourceLocation: sourceLocation) { try decoder.decodeVideo(uri: path) }
+        let cover = #expect(throws: ItemFailure.self, sourceLocation: sourceLocation) { try decoder.decodeImage(uri: path) }
         #expect(cover?.failureClass == video?.failureClass, "cover \(String(describing: cover)) vs video \(String(describing: video))", sourceLocation: sourceLocation)
         return video
     }
@@ -97,7 +97,7 @@ struct BrokenInputTests {
         let big = try MediaFixtures.make("8k.mp4", ["-f", "lavfi", "-i", "color=c=black:s=8192x4352:d=0.08:r=25",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
         let started = Date()
-        let tooLarge = #expect(throws: MediaError.self) { try MediaDecoder(configuration: MediaFixtures.configuration()).decodeVideo(uri: big) }
+        let tooLarge = #expect(throws: ItemFailure.self) { try MediaDecoder(configuration: MediaFixtures.configuration()).decodeVideo(uri: big) }
         #expect(tooLarge?.failureClass == .mediaTooLarge, "\(String(describing: tooLarge))")
         #expect(tooLarge?.message.contains("8192x4352") == true)
         #expect(Date().timeIntervalSince(started) < 2)
@@ -112,7 +112,7 @@ struct BrokenInputTests {
         // The PNG decoder refuses to allocate it (its max_pixels is our limit) and
         // resets the size it read, so this one is reported as invalid data.
         let path = try MediaFixtures.write("huge.png", Data(png))
-        let error = #expect(throws: MediaError.self) { try decoder.decodeImage(uri: path) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeImage(uri: path) }
         #expect(error?.failureClass == .mediaInvalid, "\(String(describing: error))")
     }
 
@@ -131,7 +131,7 @@ struct BrokenInputTests {
 
     @Test("a missing file is permanent media_unavailable")
     func missing() {
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: MediaFixtures.directory.path + "/nope.mp4") }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: MediaFixtures.directory.path + "/nope.mp4") }
         #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == false)
     }
 

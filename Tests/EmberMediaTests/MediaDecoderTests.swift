@@ -211,7 +211,7 @@ struct MediaDecoderTests {
         let reference = try decoder.decodeVideo(uri: path)
         let results = Results()
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            results.append(Result { () throws(MediaError) in try decoder.decodeVideo(uri: path) })
+            results.append(Result { () throws(ItemFailure) in try decoder.decodeVideo(uri: path) })
         }
         for result in results.all {
             let media = try result.get()
@@ -222,9 +222,9 @@ struct MediaDecoderTests {
 
     final class Results: @unchecked Sendable {
         private let lock = NSLock()
-        private var items: [Result<DecodedMedia, MediaError>] = []
-        func append(_ item: Result<DecodedMedia, MediaError>) { lock.withLock { items.append(item) } }
-        var all: [Result<DecodedMedia, MediaError>] { lock.withLock { items } }
+        private var items: [Result<DecodedMedia, ItemFailure>] = []
+        func append(_ item: Result<DecodedMedia, ItemFailure>) { lock.withLock { items.append(item) } }
+        var all: [Result<DecodedMedia, ItemFailure>] { lock.withLock { items } }
     }
 
     static func expectClass(
@@ -234,10 +234,10 @@ struct MediaDecoderTests {
         do {
             try body(MediaDecoder(configuration: configuration))
             Issue.record("expected \(kind.rawValue), got success", sourceLocation: sourceLocation)
-        } catch let error as MediaError {
+        } catch let error as ItemFailure {
             #expect(error.failureClass == kind, "\(error)", sourceLocation: sourceLocation)
         } catch {
-            Issue.record("expected MediaError, got \(error)", sourceLocation: sourceLocation)
+            Issue.record("expected ItemFailure, got \(error)", sourceLocation: sourceLocation)
         }
     }
 

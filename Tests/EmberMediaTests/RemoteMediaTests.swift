@@ -36,7 +36,7 @@ struct RemoteMediaTests {
         #expect(try decoder.decodeVideo(uri: allowed.url("a.mp4")).keyframeCount == 4)
         // 0.0.0.0 reaches this machine on Linux, and is refused even with private addresses open.
         let sneaky = try TestServer(.redirect("http://0.0.0.0:\(files.port)/\(name)"))
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: sneaky.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: sneaky.url("a.mp4")) }
         #expect(error?.failureClass == .forbiddenURI, "\(String(describing: error))")
         #expect(error?.message.contains("redirects") == true)
     }
@@ -45,16 +45,16 @@ struct RemoteMediaTests {
     func httpErrors() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
         let decoder = MediaDecoder(configuration: Self.configuration())
-        let missing = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("missing.mp4")) }
+        let missing = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("missing.mp4")) }
         #expect(missing?.failureClass == .mediaUnavailable && missing?.isTransient == false, "\(String(describing: missing))")
-        let refused = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: "http://127.0.0.1:\(closedPort())/a.mp4") }
+        let refused = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: "http://127.0.0.1:\(closedPort())/a.mp4") }
         #expect(refused?.failureClass == .mediaUnavailable && refused?.isTransient == true, "\(String(describing: refused))")
     }
 
     @Test("loopback is refused by the default policy, nothing is fetched")
     func defaultPolicy() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
-        let error = #expect(throws: MediaError.self) { try MediaDecoder().decodeVideo(uri: server.url("h264-aac.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try MediaDecoder().decodeVideo(uri: server.url("h264-aac.mp4")) }
         #expect(error?.failureClass == .forbiddenURI)
     }
 
@@ -66,7 +66,7 @@ struct RemoteMediaTests {
             $0.readTimeoutSeconds = 1
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
         #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(elapsed >= 0.9 && elapsed < 4, "gave up after \(elapsed) s")
@@ -82,7 +82,7 @@ struct RemoteMediaTests {
             $0.readTimeoutSeconds = 1
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
         #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(error?.message.contains("no data received") == true, "\(String(describing: error))")
@@ -97,7 +97,7 @@ struct RemoteMediaTests {
             $0.totalTimeoutSeconds = 1.5
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
         #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(error?.message.contains("total decode time") == true, "\(String(describing: error))")
@@ -108,7 +108,7 @@ struct RemoteMediaTests {
     func tooManyBytes() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
         let decoder = MediaDecoder(configuration: Self.configuration { $0.maxBytes = 10_000 })
-        let error = #expect(throws: MediaError.self) {
+        let error = #expect(throws: ItemFailure.self) {
             try decoder.decodeVideo(uri: server.url((try MediaFixtures.h264() as NSString).lastPathComponent))
         }
         #expect(error?.failureClass == .mediaTooLarge && error?.isTransient == false, "\(String(describing: error))")
@@ -126,14 +126,14 @@ struct RemoteMediaTests {
 
             """.utf8))
         let server = try TestServer(.files(MediaFixtures.directory.path))
-        let refused = #expect(throws: MediaError.self) {
+        let refused = #expect(throws: ItemFailure.self) {
             try MediaDecoder(configuration: Self.configuration()).decodeVideo(uri: server.url((playlist as NSString).lastPathComponent))
         }
         #expect(refused?.failureClass == .forbiddenURI, "\(String(describing: refused))")
 
         // With HLS admitted, the protocol whitelist (http, https, tcp, tls) still stops the file segment.
         let lenient = MediaDecoder(configuration: Self.configuration { $0.allowedFormats.append("hls") })
-        let error = #expect(throws: MediaError.self) { try lenient.decodeVideo(uri: server.url((playlist as NSString).lastPathComponent)) }
+        let error = #expect(throws: ItemFailure.self) { try lenient.decodeVideo(uri: server.url((playlist as NSString).lastPathComponent)) }
         #expect(error?.failureClass == .mediaInvalid, "\(String(describing: error))")
     }
 }

@@ -83,10 +83,10 @@ struct URIPolicyTests {
     @Test("a forbidden URI fails the decode before anything is opened")
     func decoderChecksFirst() {
         let decoder = MediaDecoder(configuration: MediaFixtures.configuration())
-        #expect(throws: MediaError(.forbiddenURI, "scheme 'ftp' is not allowed (http, https, file)")) {
+        #expect(throws: ItemFailure(.forbiddenURI, "scheme 'ftp' is not allowed (http, https, file)")) {
             try decoder.decode(videoURI: "ftp://media.example/a.mp4")
         }
-        let error = #expect(throws: MediaError.self) { try decoder.decode(videoURI: nil, coverURI: "file:///etc/passwd") }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decode(videoURI: nil, coverURI: "file:///etc/passwd") }
         #expect(error?.failureClass.rawValue == "forbidden_uri")
         #expect(error?.isTransient == false)
     }

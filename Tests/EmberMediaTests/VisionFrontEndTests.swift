@@ -81,9 +81,9 @@ struct VisionFrontEndTests {
     func badSettings() {
         var zero = MediaFixtures.lite0
         zero.size = 0
-        #expect(throws: MediaError.self) { try VisionFrontEnd(zero) }
+        #expect(throws: ItemFailure.self) { try VisionFrontEnd(zero) }
         var oneMean = MediaFixtures.lite0
         oneMean.mean = [0]
-        #expect(throws: MediaError.self) { try VisionFrontEnd(oneMean) }
+        #expect(throws: ItemFailure.self) { try VisionFrontEnd(oneMean) }
     }
 }

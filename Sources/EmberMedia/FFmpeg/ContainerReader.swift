@@ -5,7 +5,7 @@ import CFFmpeg
 
 extension MediaDecoder {
     /// The first picture of `resolved`, converted (and scaled) like a keyframe.
-    func readImage(_ resolved: URIPolicy.Resolved, uri: String) throws(MediaError) -> RGBImage {
+    func readImage(_ resolved: URIPolicy.Resolved, uri: String) throws(ItemFailure) -> RGBImage {
         let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration), policy: configuration.uriPolicy)
         guard let index = input.bestStream(AVMEDIA_TYPE_VIDEO) else { throw .invalid("\(uri) contains no image") }
         let decoder = try ffmpeg(.decode, uri) { () throws(FFmpegError) in
@@ -39,7 +39,7 @@ extension MediaDecoder {
     /// Reads the container once, front to back. In `keyPacketsOnly` mode only the
     /// keyframe packets the sampler wants reach the video decoder; a decoder error
     /// or a keyframe that yields no picture sets `needsFullDecode` instead of failing.
-    func read(_ resolved: URIPolicy.Resolved, uri: String, mode: Mode, wantAudio: Bool) throws(MediaError) -> Pass {
+    func read(_ resolved: URIPolicy.Resolved, uri: String, mode: Mode, wantAudio: Bool) throws(ItemFailure) -> Pass {
         let input = try MediaInput(resolved, displayURI: uri, limits: InputLimits(configuration), policy: configuration.uriPolicy)
         let context = input.context
         var videoIndex = input.bestStream(AVMEDIA_TYPE_VIDEO)
@@ -84,7 +84,7 @@ extension MediaDecoder {
         var pictures = 0
 
         /// Takes every frame the video decoder has ready.
-        func drainVideo() throws(MediaError) {
+        func drainVideo() throws(ItemFailure) {
             guard let video else { return }
             while try ffmpeg(.decode, uri, decoder: video, { () throws(FFmpegError) in try video.receive() }) {
                 let seconds = timestamp(video.frame.pointee.best_effort_timestamp, videoTimeBase)
@@ -114,7 +114,7 @@ extension MediaDecoder {
             resampler = try ffmpeg(.decode, uri) { () throws(FFmpegError) in try AudioResampler(sampleRate: Int32(configuration.audioSampleRate)) }
             pass.audio.reserveCapacity(audioLimit)
         }
-        func drainAudio() throws(MediaError) {
+        func drainAudio() throws(ItemFailure) {
             guard let audio, let resampler else { return }
             while pass.audio.count < audioLimit, try ffmpeg(.decode, uri, { () throws(FFmpegError) in try audio.receive() }) {
                 try ffmpeg(.decode, uri) { () throws(FFmpegError) in
@@ -124,7 +124,7 @@ extension MediaDecoder {
         }
         var audioDone = audio == nil
         var audioErrors = 0
-        var lastAudioError: MediaError? = nil
+        var lastAudioError: ItemFailure? = nil
 
         while try input.readPacket(into: packet.pointer) {
             defer { av_packet_unref(packet.pointer) }
@@ -144,7 +144,7 @@ extension MediaDecoder {
                     // decoder, send the packet, drain. Non-IDR keyframes (open GOP
                     // with recovery points) decode correctly this way too.
                     let before = pictures
-                    do throws(MediaError) {
+                    do throws(ItemFailure) {
                         video.reset()
                         try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(packet.pointer) }
                         try ffmpeg(.decode, uri, decoder: video) { () throws(FFmpegError) in try video.send(nil) }
@@ -161,7 +161,7 @@ extension MediaDecoder {
             } else if current.stream_index == audioIndex, !audioDone, let audio {
                 // A damaged audio packet is skipped (as players do); only audio that
                 // never decodes at all makes the item invalid.
-                do throws(MediaError) {
+                do throws(ItemFailure) {
                     try ffmpeg(.decode, uri) { () throws(FFmpegError) in try audio.send(packet.pointer) }
                     try drainAudio()
                 } catch where error.failureClass == .mediaInvalid {
@@ -199,7 +199,7 @@ extension MediaDecoder {
 
     // MARK: - Helpers
 
-    private func receiveImage(_ decoder: StreamDecoder, uri: String, timeBase: AVRational?) throws(MediaError) -> RGBImage? {
+    private func receiveImage(_ decoder: StreamDecoder, uri: String, timeBase: AVRational?) throws(ItemFailure) -> RGBImage? {
         guard try ffmpeg(.decode, uri, decoder: decoder, { () throws(FFmpegError) in try decoder.receive() }) else { return nil }
         try checkPixels(decoder.frame, uri)
         return try ffmpeg(.decode, uri) { () throws(FFmpegError) in
@@ -220,7 +220,7 @@ extension MediaDecoder {
         return Int(theta)
     }
 
-    private func checkPixels(_ frame: UnsafeMutablePointer<AVFrame>, _ uri: String) throws(MediaError) {
+    private func checkPixels(_ frame: UnsafeMutablePointer<AVFrame>, _ uri: String) throws(ItemFailure) {
         let pixels = Int(frame.pointee.width) * Int(frame.pointee.height)
         if pixels > configuration.maxPixelsPerFrame {
             throw .tooLarge("\(uri) has a \(frame.pointee.width)x\(frame.pointee.height) frame, more than \(configuration.maxPixelsPerFrame) pixels")
@@ -236,7 +236,7 @@ extension MediaDecoder {
     /// `media_too_large`, not invalid data.
     private func ffmpeg<T>(
         _ phase: MediaInput.Phase, _ uri: String, decoder: StreamDecoder? = nil, _ body: () throws(FFmpegError) -> T
-    ) throws(MediaError) -> T {
+    ) throws(ItemFailure) -> T {
         do {
             return try body()
         } catch {

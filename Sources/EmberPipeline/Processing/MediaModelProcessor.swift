@@ -46,13 +46,9 @@ public struct MediaModelProcessor: ItemProcessor {
         let videoURI = event.videoURI.flatMap { $0.isEmpty ? nil : $0 }
         let coverURI = event.coverURI.flatMap { $0.isEmpty ? nil : $0 }
         guard videoURI != nil || coverURI != nil else { return Prepared(input: input) }
-        do {
-            let media = try frontEnd.prepare(videoURI: videoURI, coverURI: coverURI)
-            input.frames = media.frames
-            input.logMel = media.logMel
-        } catch {
-            throw ItemFailure(error)
-        }
+        let media = try frontEnd.prepare(videoURI: videoURI, coverURI: coverURI)
+        input.frames = media.frames
+        input.logMel = media.logMel
         return Prepared(input: input)
     }
 

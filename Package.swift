@@ -1,9 +1,11 @@
 // swift-tools-version: 6.1
 // Ember: a Kafka worker that turns newly uploaded short videos into omni-modal
 // embeddings on the CPU. Layering (no cycles, C never leaks past its wrapper):
-//   CRdKafka → EmberKafka ┐
-//   CFFmpeg  → EmberMedia ├→ EmberPipeline → ember
-//   COpenBLAS → EmberModel┘
+//   EmberContract (pure Swift) ──┬──────────────┐
+//   CFFmpeg  → EmberMedia ←──────┘              │
+//   COpenBLAS → EmberModel ←─────────────────────┘
+//   CRdKafka → EmberKafka
+//   EmberKafka, EmberMedia, EmberModel, EmberContract → EmberPipeline → ember
 import PackageDescription
 
 let package = Package(
@@ -11,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "ember", targets: ["ember"]),
+        .library(name: "EmberContract", targets: ["EmberContract"]),
         .library(name: "EmberKafka", targets: ["EmberKafka"]),
         .library(name: "EmberMedia", targets: ["EmberMedia"]),
         .library(name: "EmberModel", targets: ["EmberModel"]),
@@ -41,20 +44,23 @@ let package = Package(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
 
+        // The model contract between media and model: manifest preprocessing, LogMel,
+        // frame batches, modalities, failure classes, counts, source positions. No C.
+        .target(name: "EmberContract"),
         .target(
             name: "EmberKafka",
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "EmberMedia",
-            dependencies: ["CFFmpeg", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["CFFmpeg", "EmberContract", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "EmberModel",
-            dependencies: ["COpenBLAS", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["COpenBLAS", "EmberContract", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(
             name: "EmberPipeline",
             dependencies: [
-                "EmberKafka", "EmberMedia", "EmberModel",
+                "EmberContract", "EmberKafka", "EmberMedia", "EmberModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -74,9 +80,9 @@ let package = Package(
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
-        .testTarget(name: "EmberMediaTests", dependencies: ["EmberMedia"], exclude: ["Fixtures"]),
-        .testTarget(name: "EmberModelTests", dependencies: ["EmberModel"], exclude: ["Fixtures"]),
-        .testTarget(name: "EmberPipelineTests", dependencies: ["EmberPipeline"]),
+        .testTarget(name: "EmberMediaTests", dependencies: ["EmberContract", "EmberMedia"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmberModelTests", dependencies: ["EmberContract", "EmberMedia", "EmberModel"], exclude: ["Fixtures"]),
+        .testTarget(name: "EmberPipelineTests", dependencies: ["EmberContract", "EmberPipeline"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "EmberWorkerTests", dependencies: ["EmberKafka", "EmberModel", "EmberPipeline", "ember"]),
     ],

@@ -4,7 +4,8 @@ numpy only (no torch): reads the legacy PyTorch .pth pickle, the CTranslate2
 model.bin and safetensors, changes layouts once (batch norm folded into the
 preceding convolution), and writes `*.safetensors` plus `manifest.json`.
 
-Format version 1 (FORMAT_VERSION below; the Swift loader rejects other versions):
+Format version 2 (FORMAT_VERSION below; the Swift loader rejects other versions, and
+Ops/model-fetch re-converts when this file changes):
   text.safetensors    BERT tensors verbatim from the checkpoint, F32, int64
                       `embeddings.position_ids` dropped.
   vision.safetensors  EfficientNet-Lite tensors with `_bnN` folded into the conv
@@ -12,6 +13,14 @@ Format version 1 (FORMAT_VERSION below; the Swift loader rejects other versions)
                       `_fc.weight`/`_fc.bias` kept (ImageNet logits, for checks).
   audio.safetensors   CTranslate2 Whisper encoder tensors verbatim (`encoder/...`),
                       F16 as stored; `encoder/num_heads` moves to the manifest config.
+  manifest.json       towers (architecture, config, weights, preprocessing), fusion, output.
+                      Preprocessing is the whole contract EmberMedia builds its front end
+                      from (EmberContract's VisionPreprocessing / AudioFrontEnd):
+                      vision {size, resize: center_crop|letterbox, resize_shorter_side,
+                      interpolation: bicubic|bilinear, mean, std}; audio {sample_rate,
+                      n_fft, hop_length, n_mels, mel_scale, window_seconds}.
+  Version 2 added resize/resize_shorter_side/interpolation, renamed image_size → size
+  and max_seconds → window_seconds, and dropped output.matryoshka.
 """
 import hashlib
 import json
@@ -23,7 +32,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # --- safetensors -------------------------------------------------------------------
 
@@ -268,6 +277,14 @@ def weights_hash(out_dir, files):
     return digest.hexdigest()[:12]
 
 
+# EfficientNet-Lite0's eval transform: bicubic resize of the shorter side to 256, centre
+# crop 224 (crop padding 32), mean 0.498 / std 0.502 (the Lite models' 127/128 scaling).
+EFFICIENTNET_LITE0_PREPROCESSING = {
+    "size": 224, "resize": "center_crop", "resize_shorter_side": 256, "interpolation": "bicubic",
+    "mean": [0.498, 0.498, 0.498], "std": [0.502, 0.502, 0.502],
+}
+
+
 def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
     import shutil
     os.makedirs(out_dir, exist_ok=True)
@@ -290,17 +307,16 @@ def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
             "vision": {"architecture": "efficientnet-lite", "weights": "vision.safetensors",
                        "config": {"blocks": LITE0_BLOCKS, "stem_channels": 32, "head_channels": 1280,
                                   "num_classes": 1000, "batch_norm_folded": True},
-                       "preprocessing": {"image_size": 224, "mean": [0.498, 0.498, 0.498],
-                                         "std": [0.502, 0.502, 0.502]},
+                       "preprocessing": EFFICIENTNET_LITE0_PREPROCESSING,
                        "pooling": "mean"},
             "audio": {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": audio_config,
                       "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
-                                        "mel_scale": "slaney", "max_seconds": 30},
+                                        "mel_scale": "slaney", "window_seconds": 30},
                       "pooling": "mean"},
         },
         "fusion": {"kind": "late", "order": ["text", "vision", "audio"],
                    "weights": {"text": 1.0, "vision": 1.0, "audio": 1.0}},
-        "output": {"dim": 2048, "matryoshka": [2048]},
+        "output": {"dim": 2048},
     }
     tmp = os.path.join(out_dir, "manifest.json.tmp")
     with open(tmp, "w") as f:

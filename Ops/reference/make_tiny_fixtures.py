@@ -145,14 +145,15 @@ def main():
             "vision": {"architecture": "efficientnet-lite", "weights": "vision.safetensors",
                        "config": {"blocks": blocks, "stem_channels": 32, "head_channels": 1280, "num_classes": classes,
                                   "batch_norm_folded": True},
-                       "preprocessing": {"image_size": image_size, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+                       "preprocessing": {"size": image_size, "resize": "center_crop", "resize_shorter_side": image_size + 5,
+                                         "interpolation": "bicubic", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
                        "pooling": "mean"},
             "audio": {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": audio_config,
                       "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": mels,
-                                        "mel_scale": "slaney", "max_seconds": 30}, "pooling": "mean"},
+                                        "mel_scale": "slaney", "window_seconds": 0.32}, "pooling": "mean"},
         },
         "fusion": {"kind": "late", "order": ["text", "vision", "audio"], "weights": {"text": 1.0, "vision": 0.5, "audio": 2.0}},
-        "output": {"dim": 32 + 1280 + 32, "matryoshka": [32 + 1280 + 32]},
+        "output": {"dim": 32 + 1280 + 32},
     }
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)

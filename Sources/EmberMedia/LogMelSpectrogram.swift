@@ -1,21 +1,11 @@
 // Matches openai-whisper `whisper/audio.py` `log_mel_spectrogram` (n_fft 400, hop 160,
 // 80 Slaney mel bins, periodic Hann window, reflect-padded centred STFT, last frame
 // dropped, log10 clamped at max − 8, (x + 4) / 4), with the FFT done by FFmpeg's av_tx.
-import CFFmpeg
+import EmberContract
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// A log-mel spectrogram: `melBins × frames` values, row-major (one row per mel
-/// bin, as Whisper's `(n_mels, n_frames)` tensor).
-public struct LogMel: Sendable, Equatable {
-    public let melBins: Int
-    public let frames: Int
-    public let values: [Float]
-
-    public subscript(mel: Int, frame: Int) -> Float { values[mel * frames + frame] }
-}
 
 /// Whisper's audio front end, without padding short audio to 30 s.
 ///
@@ -44,7 +34,7 @@ public struct LogMelSpectrogram: Sendable {
     private let window: [Float]
     private let chirpZ: ChirpZTransform
 
-    public init(sampleRate: Int = 16_000, fftSize: Int = 400, hopLength: Int = 160, melBins: Int = 80) throws(MediaError) {
+    public init(sampleRate: Int = 16_000, fftSize: Int = 400, hopLength: Int = 160, melBins: Int = 80) throws(ItemFailure) {
         guard sampleRate > 0, fftSize >= 4, fftSize % 2 == 0, hopLength > 0, melBins > 0, melBins <= fftSize else {
             throw .invalid("log-mel needs a positive rate, an even FFT size, a positive hop and 1…fftSize mel bins")
         }
@@ -65,13 +55,19 @@ public struct LogMelSpectrogram: Sendable {
         chirpZ = try ChirpZTransform(length: fftSize)
     }
 
+    /// The front end a manifest's audio tower describes.
+    public init(_ frontEnd: AudioFrontEnd) throws(ItemFailure) {
+        guard frontEnd.melScale == "slaney" else { throw .invalid("mel scale \(frontEnd.melScale) is not supported (slaney)") }
+        try self.init(sampleRate: frontEnd.sampleRate, fftSize: frontEnd.nFft, hopLength: frontEnd.hopLength, melBins: frontEnd.nMels)
+    }
+
     /// Frames produced for `sampleCount` samples.
     public func frameCount(samples sampleCount: Int) -> Int { sampleCount / hopLength }
 
     /// The log-mel spectrogram of mono samples at `sampleRate`.
-    public func callAsFunction(_ samples: [Float]) throws(MediaError) -> LogMel {
+    public func callAsFunction(_ samples: [Float]) throws(ItemFailure) -> LogMel {
         let frames = frameCount(samples: samples.count)
-        guard frames > 0 else { return LogMel(melBins: melBins, frames: 0, values: []) }
+        guard frames > 0 else { return LogMel(bins: melBins, frames: 0, values: []) }
         let bins = fftSize / 2 + 1
 
         let dft = try ChirpZTransform.Run(chirpZ)
@@ -101,7 +97,7 @@ public struct LogMelSpectrogram: Sendable {
         }
         let floor = (values.max() ?? 0) - 8
         for i in values.indices { values[i] = (max(values[i], floor) + 4) / 4 }
-        return LogMel(melBins: melBins, frames: frames, values: values)
+        return LogMel(bins: melBins, frames: frames, values: values)
     }
 
     /// librosa's `filters.mel(sr, n_fft, n_mels, fmin=0, fmax=sr/2, htk=False, norm="slaney")`.

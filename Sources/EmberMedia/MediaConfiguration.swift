@@ -1,3 +1,5 @@
+import EmberContract
+
 /// Everything that bounds and shapes one decode. A value type: build it once from
 /// the worker's configuration and share it between threads.
 public struct MediaConfiguration: Sendable, Equatable {
@@ -23,14 +25,15 @@ public struct MediaConfiguration: Sendable, Equatable {
 
     /// Keyframes to sample, spread over the duration (see `KeyframeSampler`). Default 8.
     public var maxFrames: Int = 8
-    /// Frames and covers are scaled down (never up), keeping the aspect ratio, so
-    /// their shorter side is at most this many pixels while converting to RGB.
-    /// nil keeps the decoded size. Default 256, enough for a 224 centre crop.
-    public var frameShorterSide: Int? = 256
+    /// How frames and covers are scaled while converting to RGB: to the vision tower's
+    /// `scaledSize`, once, with its interpolation (`MediaFrontEnd` sets it from the model
+    /// manifest). nil keeps the decoded size. Default nil.
+    public var frameScaling: VisionPreprocessing? = nil
 
     /// Audio is decoded to mono float at this rate. Default 16 000 (Whisper).
     public var audioSampleRate: Int = 16_000
-    /// At most this many seconds of audio, from the start. Default 30 (one Whisper window).
+    /// At most this many seconds of audio, from the start. Default 30. `MediaFrontEnd`
+    /// caps it at the audio tower's window, the one place that window is enforced.
     public var maxAudioSeconds: Double = 30
 
     /// Decoder threads per decode call. Default 1: the pipeline runs several

@@ -45,7 +45,7 @@ public struct URIPolicy: Sendable, Equatable {
 
     /// Checks `uri`; throws `forbidden_uri` (or `media_unavailable` for a missing
     /// file or an unresolvable host) without opening anything.
-    public func resolve(_ uri: String) throws(MediaError) -> Resolved {
+    public func resolve(_ uri: String) throws(ItemFailure) -> Resolved {
         guard !uri.isEmpty, uri.utf8.count <= 4096 else { throw .forbidden("URI is empty or longer than 4096 bytes") }
         guard uri.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f && $0 != "\\" }) else {
             throw .forbidden("URI contains spaces, control, backslash or non-ASCII characters")
@@ -67,7 +67,7 @@ public struct URIPolicy: Sendable, Equatable {
         }
     }
 
-    private func resolveFile(path: String, uri: String) throws(MediaError) -> Resolved {
+    private func resolveFile(path: String, uri: String) throws(ItemFailure) -> Resolved {
         guard let mediaRoot else { throw .forbidden("file URIs are not allowed (no media root configured): \(uri)") }
         guard path.hasPrefix("/") else { throw .forbidden("file path is not absolute: \(uri)") }
         let root = URL(fileURLWithPath: mediaRoot).standardizedFileURL.path
@@ -75,16 +75,16 @@ public struct URIPolicy: Sendable, Equatable {
         guard Self.isInside(lexical, root) else { throw .forbidden("path is outside the media root: \(uri)") }
         // Resolve symbolic links on both sides, then check again.
         guard let realRoot = Self.realPath(root) else {
-            throw MediaError(.mediaUnavailable, "media root does not exist: \(mediaRoot)")
+            throw ItemFailure(.mediaUnavailable, "media root does not exist: \(mediaRoot)")
         }
         guard let real = Self.realPath(lexical) else {
-            throw MediaError(.mediaUnavailable, "no such file: \(uri)")
+            throw ItemFailure(.mediaUnavailable, "no such file: \(uri)")
         }
         guard Self.isInside(real, realRoot) else { throw .forbidden("path leaves the media root through a link: \(uri)") }
         return Resolved(ffmpegURL: "file:" + real, protocolWhitelist: "file", isRemote: false)
     }
 
-    private func resolveRemote(_ components: URLComponents, uri: String) throws(MediaError) -> Resolved {
+    private func resolveRemote(_ components: URLComponents, uri: String) throws(ItemFailure) -> Resolved {
         // User info ("https://allowed.example@other.host/") is where URI parsers disagree.
         let afterScheme = uri.split(separator: ":", maxSplits: 1).last.map { $0.drop { $0 == "/" } } ?? ""
         let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
@@ -135,7 +135,7 @@ public struct URIPolicy: Sendable, Equatable {
     }
 
     /// Every address `host` resolves to (numeric forms included, as the C resolver reads them).
-    static func addresses(of host: String) throws(MediaError) -> [Address] {
+    static func addresses(of host: String) throws(ItemFailure) -> [Address] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -145,7 +145,7 @@ public struct URIPolicy: Sendable, Equatable {
             let reason = String(cString: gai_strerror(status))
             // A name that does not exist is permanent; a resolver failure is not.
             let transient = status != EAI_NONAME
-            throw MediaError(.mediaUnavailable, "cannot resolve host '\(host)': \(reason)", transient: transient)
+            throw ItemFailure(.mediaUnavailable, "cannot resolve host '\(host)': \(reason)", isTransient: transient)
         }
         defer { freeaddrinfo(list) }
         var result: [Address] = []

@@ -1,3 +1,5 @@
+import EmberContract
+
 /// Everything that can go wrong loading a model or embedding an item. Never a crash:
 /// bad files and bad inputs come back as one of these, with names and shapes.
 public enum ModelError: Error, Equatable, CustomStringConvertible {
@@ -11,6 +13,15 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case invalidConfig(key: String, reason: String)
     case unsupportedFormat(found: Int, supported: Int)
     case invalidInput(String)
+    /// The item gives the model nothing to embed (no text, frames or audio).
+    case noContent(String)
+
+    /// The dead-letter class of this failure: `no_content` for an empty item, otherwise
+    /// `model_error`.
+    public var failureClass: FailureClass {
+        if case .noContent = self { return .noContent }
+        return .modelError
+    }
 
     public var description: String {
         switch self {
@@ -26,6 +37,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .unsupportedFormat(found, supported):
             "model directory format \(found) is not supported (this build reads format \(supported)); re-run Ops/model-fetch"
         case let .invalidInput(reason): "invalid input: \(reason)"
+        case let .noContent(reason): reason
         }
     }
 }

@@ -11,10 +11,10 @@ struct BrokenInputTests {
     static func bytes(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
     /// Decodes `path` as a video (and as a cover) and returns the error class.
-    func failure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> MediaError? {
-        let video = #expect(throws: MediaError.self, sourceLocation: sourceLocation) { try decoder.decodeVideo(uri: path) }
-        let cover = #expect(throws: MediaError.self, sourceLocation: sourceLocation) { try decoder.decodeImage(uri: path) }
-        #expect(cover?.kind == video?.kind, "cover \(String(describing: cover)) vs video \(String(describing: video))", sourceLocation: sourceLocation)
+    func failure(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> ItemFailure? {
+        let video = #expect(throws: ItemFailure.self, sourceLocation: sourceLocation) { try decoder.decodeVideo(uri: path) }
+        let cover = #expect(throws: ItemFailure.self, sourceLocation: sourceLocation) { try decoder.decodeImage(uri: path) }
+        #expect(cover?.failureClass == video?.failureClass, "cover \(String(describing: cover)) vs video \(String(describing: video))", sourceLocation: sourceLocation)
         return video
     }
 
@@ -28,12 +28,12 @@ struct BrokenInputTests {
     func truncated() throws {
         let whole = try Self.bytes(try Self.moovAtEnd())
         let cut = try MediaFixtures.write("truncated.mp4", Data(whole.prefix(whole.count * 6 / 10)))
-        #expect(failure(cut)?.kind == .mediaInvalid)
+        #expect(failure(cut)?.failureClass == .mediaInvalid)
         let header = try MediaFixtures.write("truncated-header.mp4", Data(whole.prefix(20)))
-        #expect(failure(header)?.kind == .mediaInvalid)
+        #expect(failure(header)?.failureClass == .mediaInvalid)
         let webm = try Self.bytes(try MediaFixtures.vp9())
         let cutWebm = try MediaFixtures.write("truncated-header.webm", Data(webm.prefix(200)))
-        #expect(failure(cutWebm)?.kind == .mediaInvalid)
+        #expect(failure(cutWebm)?.failureClass == .mediaInvalid)
     }
 
     @Test("bit flips in the container header")
@@ -42,7 +42,7 @@ struct BrokenInputTests {
         for i in stride(from: 40, to: min(bytes.count, 3000), by: 7) { bytes[i] ^= 0xA5 }
         let path = try MediaFixtures.write("bit-flipped.mp4", Data(bytes))
         let error = failure(path)
-        #expect(error?.kind == .mediaInvalid, "\(String(describing: error))")
+        #expect(error?.failureClass == .mediaInvalid, "\(String(describing: error))")
     }
 
     @Test("bit flips in the payload decode or fail with a typed error, bounded")
@@ -62,7 +62,7 @@ struct BrokenInputTests {
             #expect(media.frames.count <= 8)
             #expect(media.frames.allSatisfy { $0.width == 320 && $0.height == 240 })
         } catch {
-            #expect([.mediaInvalid, .mediaTooLarge].contains(error.kind), "\(error)")
+            #expect([.mediaInvalid, .mediaTooLarge].contains(error.failureClass), "\(error)")
         }
     }
 
@@ -78,16 +78,16 @@ struct BrokenInputTests {
 
     @Test("empty files, text and noise named like media")
     func notMedia() throws {
-        #expect(failure(try MediaFixtures.write("empty.mp4", Data()))?.kind == .mediaInvalid)
+        #expect(failure(try MediaFixtures.write("empty.mp4", Data()))?.failureClass == .mediaInvalid)
         let text = try MediaFixtures.write("text.mp4", Data(String(repeating: "This is not a video, just words.\n", count: 200).utf8))
-        #expect(failure(text)?.kind == .mediaInvalid)
+        #expect(failure(text)?.failureClass == .mediaInvalid)
         var state: UInt32 = 1
         let noise = (0..<65_536).map { _ -> UInt8 in
             state = state &* 1_103_515_245 &+ 12345
             return UInt8(truncatingIfNeeded: state >> 16)
         }
-        #expect(failure(try MediaFixtures.write("noise.mp4", Data(noise)))?.kind == .mediaInvalid)
-        #expect(failure(try MediaFixtures.write("noise.jpg", Data(noise)))?.kind == .mediaInvalid)
+        #expect(failure(try MediaFixtures.write("noise.mp4", Data(noise)))?.failureClass == .mediaInvalid)
+        #expect(failure(try MediaFixtures.write("noise.jpg", Data(noise)))?.failureClass == .mediaInvalid)
     }
 
     @Test("huge declared dimensions are refused before decoding")
@@ -97,8 +97,8 @@ struct BrokenInputTests {
         let big = try MediaFixtures.make("8k.mp4", ["-f", "lavfi", "-i", "color=c=black:s=8192x4352:d=0.08:r=25",
             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
         let started = Date()
-        let tooLarge = #expect(throws: MediaError.self) { try MediaDecoder(configuration: MediaFixtures.configuration()).decodeVideo(uri: big) }
-        #expect(tooLarge?.kind == .mediaTooLarge, "\(String(describing: tooLarge))")
+        let tooLarge = #expect(throws: ItemFailure.self) { try MediaDecoder(configuration: MediaFixtures.configuration()).decodeVideo(uri: big) }
+        #expect(tooLarge?.failureClass == .mediaTooLarge, "\(String(describing: tooLarge))")
         #expect(tooLarge?.message.contains("8192x4352") == true)
         #expect(Date().timeIntervalSince(started) < 2)
 
@@ -112,27 +112,27 @@ struct BrokenInputTests {
         // The PNG decoder refuses to allocate it (its max_pixels is our limit) and
         // resets the size it read, so this one is reported as invalid data.
         let path = try MediaFixtures.write("huge.png", Data(png))
-        let error = #expect(throws: MediaError.self) { try decoder.decodeImage(uri: path) }
-        #expect(error?.kind == .mediaInvalid, "\(String(describing: error))")
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeImage(uri: path) }
+        #expect(error?.failureClass == .mediaInvalid, "\(String(describing: error))")
     }
 
     @Test("playlists and concat scripts that point at local files are refused")
     func referencingFiles() throws {
         let target = try MediaFixtures.h264()
         let hls = try MediaFixtures.write("playlist.m3u8", Data("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\n\(target)\n#EXTINF:4.0,\nfile:/etc/passwd\n#EXT-X-ENDLIST\n".utf8))
-        #expect(failure(hls)?.kind == .forbiddenURI)
+        #expect(failure(hls)?.failureClass == .forbiddenURI)
         let disguised = try MediaFixtures.write("playlist-named.mp4", Data("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\n\(target)\n#EXT-X-ENDLIST\n".utf8))
-        #expect(failure(disguised)?.kind == .forbiddenURI)
+        #expect(failure(disguised)?.failureClass == .forbiddenURI)
         let concat = try MediaFixtures.write("list.ffconcat", Data("ffconcat version 1.0\nfile '\(target)'\nfile '/etc/passwd'\n".utf8))
-        #expect(failure(concat)?.kind == .forbiddenURI)
+        #expect(failure(concat)?.failureClass == .forbiddenURI)
         let concatNamed = try MediaFixtures.write("concat-named.mp4", Data("ffconcat version 1.0\nfile '\(target)'\n".utf8))
-        #expect(failure(concatNamed)?.kind == .forbiddenURI)
+        #expect(failure(concatNamed)?.failureClass == .forbiddenURI)
     }
 
     @Test("a missing file is permanent media_unavailable")
     func missing() {
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: MediaFixtures.directory.path + "/nope.mp4") }
-        #expect(error?.kind == .mediaUnavailable && error?.isTransient == false)
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: MediaFixtures.directory.path + "/nope.mp4") }
+        #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == false)
     }
 
     static func crc32<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {

@@ -45,7 +45,7 @@ struct LogMelSpectrogramTests {
         let spectrogram = try LogMelSpectrogram()
         for testCase in reference.cases {
             let mel = try spectrogram(Self.signal(testCase.signal, testCase.samples))
-            #expect(mel.melBins == 80)
+            #expect(mel.bins == 80)
             #expect(mel.frames == testCase.frames)
             #expect(mel.values.count == testCase.values.count)
             let maxDiff = zip(mel.values, testCase.values).map { abs($0 - $1) }.max() ?? .infinity

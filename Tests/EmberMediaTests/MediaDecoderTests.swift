@@ -108,12 +108,15 @@ struct MediaDecoderTests {
         let uhd = try checkKeyframes(try MediaFixtures.uhd(), expected: [0], pixelCheckAt: 0)
         #expect(uhd.frames.first?.width == 3840 && uhd.frames.first?.height == 2160)
 
-        let scaling = MediaDecoder(configuration: MediaFixtures.configuration(shorterSide: 256))
+        // Scaled once, to the preprocessing's size (torchvision Resize: longer side truncated).
+        let scaling = MediaDecoder(configuration: MediaFixtures.configuration(scaling: MediaFixtures.lite0))
         let small = try scaling.decodeVideo(uri: try MediaFixtures.uhd())
         #expect(small.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (455, 256))
         let tall = try scaling.decodeVideo(uri: try MediaFixtures.portrait())
-        #expect(tall.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (240, 426), "never scaled up")
-        let half = MediaDecoder(configuration: MediaFixtures.configuration(shorterSide: 120))
+        #expect(tall.frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (256, 454), "scaled up as torchvision does")
+        var smaller = MediaFixtures.lite0
+        (smaller.size, smaller.resizeShorterSide) = (100, 120)
+        let half = MediaDecoder(configuration: MediaFixtures.configuration(scaling: smaller))
         #expect(try half.decodeVideo(uri: try MediaFixtures.portrait()).frames.first.map { ($0.width, $0.height) } ?? (0, 0) == (120, 213))
     }
 
@@ -208,7 +211,7 @@ struct MediaDecoderTests {
         let reference = try decoder.decodeVideo(uri: path)
         let results = Results()
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            results.append(Result { () throws(MediaError) in try decoder.decodeVideo(uri: path) })
+            results.append(Result { () throws(ItemFailure) in try decoder.decodeVideo(uri: path) })
         }
         for result in results.all {
             let media = try result.get()
@@ -219,22 +222,22 @@ struct MediaDecoderTests {
 
     final class Results: @unchecked Sendable {
         private let lock = NSLock()
-        private var items: [Result<DecodedMedia, MediaError>] = []
-        func append(_ item: Result<DecodedMedia, MediaError>) { lock.withLock { items.append(item) } }
-        var all: [Result<DecodedMedia, MediaError>] { lock.withLock { items } }
+        private var items: [Result<DecodedMedia, ItemFailure>] = []
+        func append(_ item: Result<DecodedMedia, ItemFailure>) { lock.withLock { items.append(item) } }
+        var all: [Result<DecodedMedia, ItemFailure>] { lock.withLock { items } }
     }
 
     static func expectClass(
-        _ kind: MediaError.Kind, _ configuration: MediaConfiguration, sourceLocation: SourceLocation = #_sourceLocation,
+        _ kind: FailureClass, _ configuration: MediaConfiguration, sourceLocation: SourceLocation = #_sourceLocation,
         _ body: (MediaDecoder) throws -> Void
     ) {
         do {
             try body(MediaDecoder(configuration: configuration))
             Issue.record("expected \(kind.rawValue), got success", sourceLocation: sourceLocation)
-        } catch let error as MediaError {
-            #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+        } catch let error as ItemFailure {
+            #expect(error.failureClass == kind, "\(error)", sourceLocation: sourceLocation)
         } catch {
-            Issue.record("expected MediaError, got \(error)", sourceLocation: sourceLocation)
+            Issue.record("expected ItemFailure, got \(error)", sourceLocation: sourceLocation)
         }
     }
 

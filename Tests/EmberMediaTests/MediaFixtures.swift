@@ -107,12 +107,18 @@ enum MediaFixtures {
         ])
     }
 
-    /// A configuration whose media root is the fixture directory, full-size frames.
-    static func configuration(maxFrames: Int = 8, shorterSide: Int? = nil) -> MediaConfiguration {
+    /// EfficientNet-Lite0's preprocessing as omni-small's manifest states it.
+    static let lite0 = VisionPreprocessing(
+        size: 224, resize: .centerCrop, resizeShorterSide: 256, interpolation: .bicubic,
+        mean: [0.498, 0.498, 0.498], std: [0.502, 0.502, 0.502])
+
+    /// A configuration whose media root is the fixture directory; full-size frames
+    /// unless `scaling` is given.
+    static func configuration(maxFrames: Int = 8, scaling: VisionPreprocessing? = nil) -> MediaConfiguration {
         var configuration = MediaConfiguration()
         configuration.uriPolicy = URIPolicy(mediaRoot: directory.path)
         configuration.maxFrames = maxFrames
-        configuration.frameShorterSide = shorterSide
+        configuration.frameScaling = scaling
         return configuration
     }
 

@@ -36,8 +36,8 @@ struct RemoteMediaTests {
         #expect(try decoder.decodeVideo(uri: allowed.url("a.mp4")).keyframeCount == 4)
         // 0.0.0.0 reaches this machine on Linux, and is refused even with private addresses open.
         let sneaky = try TestServer(.redirect("http://0.0.0.0:\(files.port)/\(name)"))
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: sneaky.url("a.mp4")) }
-        #expect(error?.kind == .forbiddenURI, "\(String(describing: error))")
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: sneaky.url("a.mp4")) }
+        #expect(error?.failureClass == .forbiddenURI, "\(String(describing: error))")
         #expect(error?.message.contains("redirects") == true)
     }
 
@@ -45,17 +45,17 @@ struct RemoteMediaTests {
     func httpErrors() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
         let decoder = MediaDecoder(configuration: Self.configuration())
-        let missing = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("missing.mp4")) }
-        #expect(missing?.kind == .mediaUnavailable && missing?.isTransient == false, "\(String(describing: missing))")
-        let refused = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: "http://127.0.0.1:\(closedPort())/a.mp4") }
-        #expect(refused?.kind == .mediaUnavailable && refused?.isTransient == true, "\(String(describing: refused))")
+        let missing = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("missing.mp4")) }
+        #expect(missing?.failureClass == .mediaUnavailable && missing?.isTransient == false, "\(String(describing: missing))")
+        let refused = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: "http://127.0.0.1:\(closedPort())/a.mp4") }
+        #expect(refused?.failureClass == .mediaUnavailable && refused?.isTransient == true, "\(String(describing: refused))")
     }
 
     @Test("loopback is refused by the default policy, nothing is fetched")
     func defaultPolicy() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
-        let error = #expect(throws: MediaError.self) { try MediaDecoder().decodeVideo(uri: server.url("h264-aac.mp4")) }
-        #expect(error?.kind == .forbiddenURI)
+        let error = #expect(throws: ItemFailure.self) { try MediaDecoder().decodeVideo(uri: server.url("h264-aac.mp4")) }
+        #expect(error?.failureClass == .forbiddenURI)
     }
 
     @Test("a server that accepts and never answers hits the open timeout")
@@ -66,9 +66,9 @@ struct RemoteMediaTests {
             $0.readTimeoutSeconds = 1
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
-        #expect(error?.kind == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
+        #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(elapsed >= 0.9 && elapsed < 4, "gave up after \(elapsed) s")
     }
 
@@ -82,9 +82,9 @@ struct RemoteMediaTests {
             $0.readTimeoutSeconds = 1
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
-        #expect(error?.kind == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
+        #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(error?.message.contains("no data received") == true, "\(String(describing: error))")
         #expect(elapsed < 4, "gave up after \(elapsed) s")
     }
@@ -97,9 +97,9 @@ struct RemoteMediaTests {
             $0.totalTimeoutSeconds = 1.5
         })
         let start = Date()
-        let error = #expect(throws: MediaError.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
+        let error = #expect(throws: ItemFailure.self) { try decoder.decodeVideo(uri: server.url("a.mp4")) }
         let elapsed = Date().timeIntervalSince(start)
-        #expect(error?.kind == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
+        #expect(error?.failureClass == .mediaUnavailable && error?.isTransient == true, "\(String(describing: error))")
         #expect(error?.message.contains("total decode time") == true, "\(String(describing: error))")
         #expect(elapsed >= 1.4 && elapsed < 4, "gave up after \(elapsed) s")
     }
@@ -108,10 +108,10 @@ struct RemoteMediaTests {
     func tooManyBytes() throws {
         let server = try TestServer(.files(MediaFixtures.directory.path))
         let decoder = MediaDecoder(configuration: Self.configuration { $0.maxBytes = 10_000 })
-        let error = #expect(throws: MediaError.self) {
+        let error = #expect(throws: ItemFailure.self) {
             try decoder.decodeVideo(uri: server.url((try MediaFixtures.h264() as NSString).lastPathComponent))
         }
-        #expect(error?.kind == .mediaTooLarge && error?.isTransient == false, "\(String(describing: error))")
+        #expect(error?.failureClass == .mediaTooLarge && error?.isTransient == false, "\(String(describing: error))")
     }
 
     @Test("an HLS playlist over HTTP cannot reach local files, even when HLS is allowed")
@@ -126,14 +126,14 @@ struct RemoteMediaTests {
 
             """.utf8))
         let server = try TestServer(.files(MediaFixtures.directory.path))
-        let refused = #expect(throws: MediaError.self) {
+        let refused = #expect(throws: ItemFailure.self) {
             try MediaDecoder(configuration: Self.configuration()).decodeVideo(uri: server.url((playlist as NSString).lastPathComponent))
         }
-        #expect(refused?.kind == .forbiddenURI, "\(String(describing: refused))")
+        #expect(refused?.failureClass == .forbiddenURI, "\(String(describing: refused))")
 
         // With HLS admitted, the protocol whitelist (http, https, tcp, tls) still stops the file segment.
         let lenient = MediaDecoder(configuration: Self.configuration { $0.allowedFormats.append("hls") })
-        let error = #expect(throws: MediaError.self) { try lenient.decodeVideo(uri: server.url((playlist as NSString).lastPathComponent)) }
-        #expect(error?.kind == .mediaInvalid, "\(String(describing: error))")
+        let error = #expect(throws: ItemFailure.self) { try lenient.decodeVideo(uri: server.url((playlist as NSString).lastPathComponent)) }
+        #expect(error?.failureClass == .mediaInvalid, "\(String(describing: error))")
     }
 }

@@ -4,12 +4,12 @@ import Testing
 
 @Suite("URI policy")
 struct URIPolicyTests {
-    static func kind(_ policy: URIPolicy, _ uri: String) -> MediaError.Kind? {
+    static func kind(_ policy: URIPolicy, _ uri: String) -> FailureClass? {
         do {
             _ = try policy.resolve(uri)
             return nil
         } catch {
-            return error.kind
+            return error.failureClass
         }
     }
 
@@ -83,11 +83,11 @@ struct URIPolicyTests {
     @Test("a forbidden URI fails the decode before anything is opened")
     func decoderChecksFirst() {
         let decoder = MediaDecoder(configuration: MediaFixtures.configuration())
-        #expect(throws: MediaError(.forbiddenURI, "scheme 'ftp' is not allowed (http, https, file)")) {
+        #expect(throws: ItemFailure(.forbiddenURI, "scheme 'ftp' is not allowed (http, https, file)")) {
             try decoder.decode(videoURI: "ftp://media.example/a.mp4")
         }
-        let error = #expect(throws: MediaError.self) { try decoder.decode(videoURI: nil, coverURI: "file:///etc/passwd") }
-        #expect(error?.errorClass == "forbidden_uri")
+        let error = #expect(throws: ItemFailure.self) { try decoder.decode(videoURI: nil, coverURI: "file:///etc/passwd") }
+        #expect(error?.failureClass.rawValue == "forbidden_uri")
         #expect(error?.isTransient == false)
     }
 }

@@ -173,12 +173,12 @@ struct KernelTests {
 
     @Test("late fusion: weighted L2 blocks, zero block for an absent tower, global L2")
     func fusion() throws {
-        let fusion = LateFusion(order: ["text", "vision", "audio"], widths: ["text": 2, "vision": 3, "audio": 1],
-                                weights: ["text": 1, "vision": 2, "audio": 1])
-        let fused = try fusion.fuse(["text": [3, 4], "vision": [0, 0, 5]])
+        let fusion = LateFusion(order: [.text, .vision, .audio], widths: [.text: 2, .vision: 3, .audio: 1],
+                                weights: [.text: 1, .vision: 2, .audio: 1])
+        let fused = try fusion.fuse([.text: [3, 4], .vision: [0, 0, 5]])
         // text → [0.6, 0.8], vision → [0, 0, 2], audio → [0]; norm √5
         expectClose(fused, [0.6, 0.8, 0, 0, 2, 0].map { $0 / Float(5).squareRoot() }, tolerance: 1e-6, "fused")
-        #expect(throws: ModelError.self) { try fusion.fuse(["text": [1, 2, 3]]) }
+        #expect(throws: ModelError.self) { try fusion.fuse([.text: [1, 2, 3]]) }
         #expect(fusion.dimension == 6)
     }
 }

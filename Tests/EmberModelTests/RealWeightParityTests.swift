@@ -1,18 +1,20 @@
+import EmberMedia
 import Foundation
 import Testing
 @testable import EmberModel
 
 /// The default model from real pretrained weights (Ops/model-fetch, which Ops/test runs),
 /// against references from the PyTorch implementations on the original checkpoints
-/// (Fixtures/real, made by Ops/reference/make_real_references.py; fixture version 1).
-let realEngine = Result { try EmbeddingEngine(modelDirectory: .defaultModelDirectory, threads: 1) }
+/// (Fixtures/real, made by Ops/reference/make_real_references.py; fixture version 2).
+/// Images and audio go through the production path: bytes → EmberMedia's front end built
+/// from the manifest → EmberModel, the reference seeing the same decoded pixels and samples.
+let realEngine = Result { try EmbeddingEngine(modelDirectory: .defaultModelDirectory) }
 let realFixtures = fixtures.appendingPathComponent("real")
 
 struct RealInputs: Decodable {
     var sentences: [String]
     var images: [String]
-    var imageMean: Float
-    var imageStd: Float
+    var speech: String
 }
 
 func loadRealEngine() throws -> EmbeddingEngine {
@@ -22,21 +24,44 @@ func loadRealEngine() throws -> EmbeddingEngine {
     }
 }
 
-/// Renders a lavfi source with the ffmpeg CLI as 224×224 RGB and normalizes it to CHW floats.
-func renderFrame(_ source: String, mean: Float, std: Float) throws -> [Float] {
+/// Runs a command line tool; throws with its stderr when it fails.
+func run(_ arguments: [String]) throws {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
+    process.arguments = arguments
+    let errors = Pipe()
+    process.standardError = errors
     try process.run()
-    let raw = pipe.fileHandleForReading.readDataToEndOfFile()
+    let message = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0, raw.count == 224 * 224 * 3 else {
-        throw ModelError.invalidInput("ffmpeg rendered \(raw.count) bytes for \(source)")
+    guard process.terminationStatus == 0 else {
+        throw ModelError.invalidInput("\(arguments[0]) failed: \(String(decoding: message, as: UTF8.self))")
     }
-    let preprocessing = ModelManifest.ImagePreprocessing(imageSize: 224, mean: [mean, mean, mean], std: [std, std, std])
-    return try preprocessing.normalize(rgb: [UInt8](raw))
+}
+
+/// The production media front end of `engine`, reading files under `root`.
+func productionFrontEnd(_ engine: EmbeddingEngine, root: URL) throws -> MediaFrontEnd {
+    var media = MediaConfiguration()
+    media.uriPolicy = URIPolicy(mediaRoot: root.path, blockPrivateAddresses: false)
+    let towers = engine.manifest.towers
+    return try MediaFrontEnd(vision: towers.vision?.preprocessing, audio: towers.audio?.preprocessing, media: media)
+}
+
+/// A scratch folder with the reference's inputs as files: each lavfi image as an RGB PNG
+/// (`image-N.png`) and the speech clip as 16 kHz mono float WAV (`speech.wav`), made the
+/// way make_real_references.py makes its pixels and samples.
+func renderMediaFiles(_ inputs: RealInputs) throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ember-real-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for (i, source) in inputs.images.enumerated() {
+        try run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", source, "-frames:v", "1", "-pix_fmt", "rgb24",
+                 folder.appendingPathComponent("image-\(i).png").path])
+    }
+    let speech = folder.appendingPathComponent("speech22k.wav").path
+    try run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", speech, inputs.speech])
+    try run(["ffmpeg", "-v", "error", "-i", speech, "-ac", "1", "-ar", "16000", "-c:a", "pcm_f32le",
+             folder.appendingPathComponent("speech.wav").path])
+    return folder
 }
 
 @Suite("Real-weight parity (omni-small)")
@@ -46,7 +71,7 @@ struct RealWeightParityTests {
 
     init() throws {
         reference = try SafeTensorsFile(path: realFixtures.appendingPathComponent("reference.safetensors").path)
-        #expect(reference.metadata["fixture_version"] == "1")
+        #expect(reference.metadata["fixture_version"] == "2")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         inputs = try decoder.decode(RealInputs.self, from: Data(contentsOf: realFixtures.appendingPathComponent("inputs.json")))
@@ -67,30 +92,32 @@ struct RealWeightParityTests {
         let engine = try loadRealEngine()
         let text = try #require(engine.text)
         let sequences = try (0..<inputs.sentences.count).map { try reference.int64s("text.\($0).ids").map { Int32($0) } }
-        for (i, embedding) in try text.embed(sequences).enumerated() {
+        for (i, embedding) in try text.embed(sequences, arena: ScratchArena()).enumerated() {
             expectClose(embedding, try reference.floats("text.\(i).embedding"), tolerance: 1e-4, minCosine: 0.9999, "sentence \(i)")
         }
         // Semantics survive: the two guitar sentences are closer to each other than to the fox.
-        let e = try text.embed(Array(sequences.prefix(3)))
+        let e = try text.embed(Array(sequences.prefix(3)), arena: ScratchArena())
         let dot = { (a: [Float], b: [Float]) in zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
         #expect(dot(e[0], e[1]) > dot(e[0], e[2]) + 0.3)
     }
 
-    @Test("EfficientNet-Lite0 gives the reference's top-5 ImageNet classes on ffmpeg-rendered images")
+    @Test("PNG bytes → EmberMedia (manifest front end) → EfficientNet-Lite0 match torch on the same pixels; top-5 equal")
     func vision() throws {
         let engine = try loadRealEngine()
         let vision = try #require(engine.vision)
-        let frames = try inputs.images.map { try renderFrame($0, mean: inputs.imageMean, std: inputs.imageStd) }
-        let features = try vision.features(frames: frames.flatMap { $0 }, count: frames.count, size: 224)
-        let logits = try #require(vision.logits(features: features, count: frames.count))
-        for i in frames.indices {
-            let row = Array(logits[(i * 1000)..<((i + 1) * 1000)])
-            let top5 = row.indices.sorted { row[$0] > row[$1] }.prefix(5).map(Int64.init)
-            let expectedTop5 = try reference.int64s("vision.\(i).top5")
-            #expect(top5 == expectedTop5, "\(inputs.images[i])")
-            expectClose(Array(features[(i * 1280)..<((i + 1) * 1280)]), try reference.floats("vision.\(i).features"),
-                        tolerance: 1e-4, minCosine: 0.9999, "features \(i)")
-            expectClose(row, try reference.floats("vision.\(i).logits"), tolerance: 1e-4, minCosine: 0.9999, "logits \(i)")
+        let folder = try renderMediaFiles(inputs)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let frontEnd = try productionFrontEnd(engine, root: folder)
+        for i in inputs.images.indices {
+            let media = try frontEnd.prepare(videoURI: nil, coverURI: folder.appendingPathComponent("image-\(i).png").path)
+            let frames = try #require(media.frames)
+            #expect(frames.count == 1 && frames.size == 224)
+            let features = try vision.features(frames, arena: ScratchArena())
+            let logits = try #require(vision.logits(features: features, count: 1))
+            let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5).map(Int64.init)
+            #expect(top5 == (try reference.int64s("vision.\(i).top5")), "\(inputs.images[i])")
+            expectClose(features, try reference.floats("vision.\(i).features"), tolerance: 1e-4, minCosine: 0.99999, "features \(i)")
+            expectClose(logits, try reference.floats("vision.\(i).logits"), tolerance: 1e-4, minCosine: 0.99999, "logits \(i)")
         }
     }
 
@@ -100,9 +127,24 @@ struct RealWeightParityTests {
         let audio = try #require(engine.audio)
         let shape = try #require(reference.entries["audio.mel"]?.shape)
         let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
-        let states = try audio.hiddenStates([mel])
+        let states = try audio.hiddenStates([mel], arena: ScratchArena())
         #expect(states.count == audio.positions(forFrames: mel.frames) * 384)
-        expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.9999, "encoder states")
+        expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.99999, "encoder states")
+    }
+
+    @Test("WAV bytes → EmberMedia (manifest front end) give the reference's log-mel, and its encoder states")
+    func audioThroughMedia() throws {
+        let engine = try loadRealEngine()
+        let audio = try #require(engine.audio)
+        let folder = try renderMediaFiles(inputs)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let media = try productionFrontEnd(engine, root: folder).prepare(videoURI: folder.appendingPathComponent("speech.wav").path, coverURI: nil)
+        let mel = try #require(media.logMel)
+        let shape = try #require(reference.entries["audio.mel"]?.shape)
+        #expect(mel.bins == shape[0] && mel.frames == shape[1])
+        expectClose(mel.values, try reference.floats("audio.mel"), tolerance: 1e-4, minCosine: 0.99999, "log-mel")
+        let states = try audio.hiddenStates([mel], arena: ScratchArena())
+        expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.99999, "encoder states from EmberMedia's log-mel")
     }
 
     @Test("a full item fuses to 2048 unit-norm dims; batched equals single")
@@ -111,8 +153,12 @@ struct RealWeightParityTests {
         #expect(engine.manifest.output.dim == 2048 && engine.modelID.hasPrefix("omni-small@"))
         let shape = try #require(reference.entries["audio.mel"]?.shape)
         let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
-        let frame = try renderFrame(inputs.images[0], mean: inputs.imageMean, std: inputs.imageStd)
-        let items = [ItemInput(text: inputs.sentences[0], frames: [frame, frame], logMel: mel), ItemInput(text: inputs.sentences[4])]
+        let folder = try renderMediaFiles(inputs)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cover = try productionFrontEnd(engine, root: folder).prepare(videoURI: nil, coverURI: folder.appendingPathComponent("image-0.png").path)
+        let frame = try #require(cover.frames)
+        let frames = FrameBatch(size: frame.size, count: 2, values: frame.values + frame.values)
+        let items = [ItemInput(text: inputs.sentences[0], frames: frames, logMel: mel), ItemInput(text: inputs.sentences[4])]
         let batched = try engine.embed(items)
         #expect(batched[0].vector.count == 2048)
         #expect(abs(batched[0].vector.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)

@@ -40,6 +40,8 @@ func expectClose(_ got: [Float], _ expected: [Float], tolerance: Float = 1e-4, m
         return
     }
     let c = Comparison(got, expected)
+    // EMBER_PARITY_LOG=1 prints every comparison, for reporting the measured margins.
+    if ProcessInfo.processInfo.environment["EMBER_PARITY_LOG"] != nil { print("parity \(what): \(c)") }
     #expect(c.maxAbsDiff <= tolerance && c.cosine >= minCosine, "\(what): \(c)", sourceLocation: sourceLocation)
 }
 

@@ -33,14 +33,14 @@ struct TinyParityTests {
         let bert = try BertEncoder(weights: try file(text.weights), config: text.config)
         var sequences: [[Int32]] = []
         for i in 0..<4 { sequences.append(try reference.int64s("text.\(i).ids").map { Int32($0) }) }
-        let states = try bert.hiddenStates(sequences)
+        let states = try bert.hiddenStates(sequences, arena: ScratchArena())
         var start = 0
         for (i, sequence) in sequences.enumerated() {
             let count = sequence.count * text.config.hiddenSize
             expectClose(Array(states[start..<(start + count)]), try reference.floats("text.\(i).states"), "text \(i) states")
             start += count
         }
-        for (i, embedding) in try bert.embed(sequences).enumerated() {
+        for (i, embedding) in try bert.embed(sequences, arena: ScratchArena()).enumerated() {
             expectClose(embedding, try reference.floats("text.\(i).embedding"), "text \(i) embedding")
         }
     }
@@ -50,12 +50,12 @@ struct TinyParityTests {
         let vision = manifest.towers.vision!
         let net = try EfficientNetLite(weights: try file(vision.weights), config: vision.config)
         let frames = try reference.floats("vision.frames")
-        let features = try net.features(frames: frames, count: 3, size: vision.preprocessing.imageSize)
+        let features = try net.features(FrameBatch(size: vision.preprocessing.size, count: 3, values: frames), arena: ScratchArena())
         expectClose(features, try reference.floats("vision.features"), "vision features")
         expectClose(net.logits(features: features, count: 3) ?? [], try reference.floats("vision.logits"), "vision logits")
         // One frame alone gives the same features as inside the batch.
         let size = 3 * 33 * 33
-        let single = try net.features(frames: Array(frames[size..<(2 * size)]), count: 1, size: 33)
+        let single = try net.features(FrameBatch(size: 33, count: 1, values: Array(frames[size..<(2 * size)])), arena: ScratchArena())
         expectClose(single, Array(features[1280..<2560]), tolerance: 1e-5, minCosine: 0.999999, "single frame")
     }
 
@@ -70,17 +70,17 @@ struct TinyParityTests {
             clips.append(LogMel(bins: 8, frames: frames, values: mel))
         }
         #expect(clips.map { encoder.positions(forFrames: $0.frames) } == [11, 5, 1])
-        let packed = try encoder.hiddenStates(clips)
+        let packed = try encoder.hiddenStates(clips, arena: ScratchArena())
         var start = 0
         for (i, clip) in clips.enumerated() {
             let count = encoder.positions(forFrames: clip.frames) * audio.config.dModel
             expectClose(Array(packed[start..<(start + count)]), try reference.floats("audio.\(i).states"), "audio \(i) states")
             // Alone equals packed.
-            expectClose(try encoder.hiddenStates([clip]), Array(packed[start..<(start + count)]), tolerance: 1e-5, "audio \(i) alone")
+            expectClose(try encoder.hiddenStates([clip], arena: ScratchArena()), Array(packed[start..<(start + count)]), tolerance: 1e-5, "audio \(i) alone")
             start += count
         }
-        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 8, frames: 40, values: [Float](repeating: 0, count: 320))]) }
-        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 7, frames: 2, values: [Float](repeating: 0, count: 14))]) }
+        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 8, frames: 40, values: [Float](repeating: 0, count: 320))], arena: ScratchArena()) }
+        #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 7, frames: 2, values: [Float](repeating: 0, count: 14))], arena: ScratchArena()) }
     }
 
     @Test("loading fails with got/expected shapes on a mis-shaped tensor, and on missing ones")
@@ -107,7 +107,7 @@ struct EngineTests {
     let reference: SafeTensorsFile
 
     init() throws {
-        engine = try EmbeddingEngine(modelDirectory: tinyModel, threads: 1)
+        engine = try EmbeddingEngine(modelDirectory: tinyModel)
         reference = try SafeTensorsFile(path: tinyModel.appendingPathComponent("reference.safetensors").path)
     }
 
@@ -115,13 +115,14 @@ struct EngineTests {
         let frames = try reference.floats("vision.frames")
         let size = 3 * 33 * 33
         let frame = { (i: Int) in Array(frames[(i * size)..<((i + 1) * size)]) }
+        let batch = { (indices: [Int]) in FrameBatch(size: 33, count: indices.count, values: indices.flatMap(frame)) }
         let mel = { (i: Int) throws -> LogMel in
             LogMel(bins: 8, frames: self.reference.entries["audio.\(i).mel"]!.shape[1], values: try self.reference.floats("audio.\(i).mel"))
         }
         return [
-            ItemInput(text: "the cat sat on the mat.", frames: [frame(0), frame(1)], logMel: try mel(0)),
+            ItemInput(text: "the cat sat on the mat.", frames: batch([0, 1]), logMel: try mel(0)),
             ItemInput(text: "Hello, World!"),
-            ItemInput(frames: [frame(2)]),
+            ItemInput(frames: batch([2])),
             ItemInput(logMel: try mel(1)),
             ItemInput(text: "playing dogs ran", logMel: try mel(2)),
         ]
@@ -145,7 +146,7 @@ struct EngineTests {
         var expected = try reference.floats("text.0.embedding") + vision.map { $0 * 0.5 } + audio.map { $0 * 2 }
         l2Normalize(&expected)
         expectClose(result[0].vector, expected, "item 0 fused")
-        #expect(result[0].modalities == ModalityInfo(visionFrames: 2, textTokens: 9, audioSeconds: 0.21))
+        #expect(result[0].modalities == ModalityCounts(visionFrames: 2, textTokens: 9, audioSeconds: 0.21))
         // Absent towers are zero blocks.
         #expect(result[1].vector[32...].allSatisfy { $0 == 0 })
         #expect(result[2].vector[..<32].allSatisfy { $0 == 0 } && result[2].vector[1312...].allSatisfy { $0 == 0 })
@@ -170,7 +171,8 @@ struct EngineTests {
     func perItemResults() throws {
         let good = try items()
         let nan = [Float](repeating: .nan, count: 3 * 33 * 33)
-        let batch = [good[0], ItemInput(), good[1], ItemInput(frames: [[1, 2]]), ItemInput(text: "x", frames: [nan]),
+        let batch = [good[0], ItemInput(), good[1], ItemInput(frames: FrameBatch(size: 2, count: 1, values: [Float](repeating: 0, count: 12))),
+                     ItemInput(text: "x", frames: FrameBatch(size: 33, count: 1, values: nan)),
                      ItemInput(logMel: LogMel(bins: 8, frames: 3, values: [1])), good[2]]
         let results = engine.embedEach(batch)
         #expect(results.count == 7)
@@ -183,10 +185,10 @@ struct EngineTests {
             return "succeeded"
         }
         #expect(messages == [
-            "invalid input: item 1: no text, frames or audio",
-            "invalid input: item 3: frame has 2 values, expected 3×33×33",
-            "invalid input: item 4: the embedding is not finite (NaN or infinity in the frames or log-mel?)",
-            "invalid input: item 5: log-mel must be 8×T with T ≥ 1, got 8×3 with 1 values",
+            "no text, frames or audio the model can use",
+            "invalid input: frames are 3×2×2, the vision tower reads 3×33×33",
+            "invalid input: the embedding is not finite (NaN or infinity in the frames or log-mel?)",
+            "invalid input: log-mel must be 8×T with 1 ≤ T ≤ 32, got 8×3 with 1 values",
         ])
     }
 
@@ -201,9 +203,9 @@ struct EngineTests {
         let size = 3 * 33 * 33
         let nine = (0..<9).map { i in Array(frames[((i % 3) * size)..<((i % 3 + 1) * size)]).map { $0 * Float(1 + i / 3) } }
         let arena = ScratchArena()
-        let batched = try vision.features(frames: nine, size: 33, arena: arena)
+        let batched = try vision.features(FrameBatch(size: 33, count: 9, values: nine.flatMap { $0 }), arena: arena)
         for (i, frame) in nine.enumerated() {
-            expectClose(try vision.features(frames: [frame], size: 33), Array(batched[(i * 1280)..<((i + 1) * 1280)]),
+            expectClose(try vision.features(FrameBatch(size: 33, count: 1, values: frame), arena: ScratchArena()), Array(batched[(i * 1280)..<((i + 1) * 1280)]),
                         tolerance: 1e-5, minCosine: 0.999999, "frame \(i)")
         }
         #expect(arena.capacity == vision.scratchFloats(frames: 4, size: 33) && arena.growths == 1)
@@ -211,20 +213,19 @@ struct EngineTests {
 
     @Test("bad items are errors, not crashes; f16 output is half the bytes")
     func errorsAndDTypes() throws {
-        #expect(throws: ModelError.invalidInput("item 0: no text, frames or audio")) { try engine.embed([ItemInput()]) }
-        #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: [[1, 2, 3]])]) }
+        #expect(throws: ModelError.noContent("no text, frames or audio the model can use")) { try engine.embed([ItemInput()]) }
+        #expect(ModelError.noContent("x").failureClass == .noContent && ModelError.invalidInput("x").failureClass == .modelError)
+        #expect(throws: ModelError.self) { try engine.embed([ItemInput(frames: FrameBatch(size: 1, count: 1, values: [1, 2, 3]))]) }
         #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 80, frames: 1, values: [Float](repeating: 0, count: 80)))]) }
-        // Longer than the encoder's window (32 frames here, 30 s for Whisper): the first window is used.
-        let long = LogMel(bins: 8, frames: 50, values: pseudoRandom(400, seed: 5))
-        let clipped = try engine.embed([ItemInput(logMel: long)])[0]
-        let window = try engine.embed([ItemInput(logMel: long.prefix(frames: 32))])[0]
-        #expect(clipped.vector == window.vector && clipped.modalities.audioSeconds == 0.32)
-        #expect(long.prefix(frames: 2).values == [long.values[0], long.values[1]] + Array(long.values[50...51]) + Array(long.values[100...101])
-                + Array(long.values[150...151]) + Array(long.values[200...201]) + Array(long.values[250...251]) + Array(long.values[300...301]) + Array(long.values[350...351]))
+        // The window (32 frames here: window_seconds 0.32; 30 s for Whisper) is cut where
+        // audio is decoded; a longer log-mel is a caller's error, not silently truncated.
+        #expect(throws: ModelError.self) { try engine.embed([ItemInput(logMel: LogMel(bins: 8, frames: 33, values: pseudoRandom(264, seed: 5)))]) }
+        let full = try engine.embed([ItemInput(logMel: LogMel(bins: 8, frames: 32, values: pseudoRandom(256, seed: 5)))])[0]
+        #expect(full.modalities.audioSeconds == 0.32)
         #expect(try engine.embed([]).isEmpty)
         let nan = [Float](repeating: .nan, count: 3 * 33 * 33)
-        #expect(throws: ModelError.invalidInput("item 1: the embedding is not finite (NaN or infinity in the frames or log-mel?)")) {
-            try engine.embed([ItemInput(text: "a"), ItemInput(text: "b", frames: [nan])])
+        #expect(throws: ModelError.invalidInput("the embedding is not finite (NaN or infinity in the frames or log-mel?)")) {
+            try engine.embed([ItemInput(text: "a"), ItemInput(text: "b", frames: FrameBatch(size: 33, count: 1, values: nan))])
         }
         let item = try engine.embed([ItemInput(text: "a b c")])[0]
         let f32 = item.bytes(.float32), f16 = item.bytes(.float16)

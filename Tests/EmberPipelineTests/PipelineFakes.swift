@@ -138,6 +138,7 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     struct Prepared: Sendable { var itemID: String }
 
     let modelID = "fake@0"
+    let embedsOneByOne = false
     private let lock = NSLock()
     private var preparedCount: [String: Int] = [:]
     private var prepareStarts = 0

@@ -102,6 +102,7 @@ final class GatedProcessor<Wrapped: ItemProcessor>: ItemProcessor, @unchecked Se
     init(_ wrapped: Wrapped) { self.wrapped = wrapped }
 
     var modelID: String { wrapped.modelID }
+    var embedsOneByOne: Bool { wrapped.embedsOneByOne }
 
     func close() { condition.withLock { isOpen = false } }
     func open() {

@@ -5,10 +5,10 @@ import Foundation
 /// Ember's Swift layer, written directly against librdkafka's C API the way a C
 /// program would (one thread, delivery reports served by `rd_kafka_poll` in the loop,
 /// no per-message offset bookkeeping). Lives here because C calls stay in this folder.
-public enum KafkaRawPassThrough {
+package enum KafkaRawPassThrough {
     /// Copies `messages` messages from `input` to `output` and returns the time from the
     /// first consumed message to the last delivery report.
-    public static func run(
+    package static func run(
         consumer consumerConfiguration: KafkaConsumerConfiguration,
         producer producerConfiguration: KafkaProducerConfiguration,
         output: String, messages: Int

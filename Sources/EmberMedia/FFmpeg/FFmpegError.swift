@@ -1,10 +1,11 @@
 import CFFmpeg
 
-/// An error code returned by an FFmpeg call, with FFmpeg's explanation.
-public struct FFmpegError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let code: Int32
-    public let operation: String
-    public let message: String
+/// An error code returned by an FFmpeg call, with FFmpeg's explanation. Internal: every
+/// one becomes an `ItemFailure` (`MediaInput.classify`) before it leaves FFmpeg/.
+struct FFmpegError: Error, Sendable, Equatable, CustomStringConvertible {
+    let code: Int32
+    let operation: String
+    let message: String
 
     init(code: Int32, operation: String) {
         self.code = code
@@ -14,10 +15,7 @@ public struct FFmpegError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public var description: String { "\(operation): \(message) (\(code))" }
-
-    public var isEndOfFile: Bool { code == ember_averror_eof() }
-    public var isTryAgain: Bool { code == ember_averror_eagain() }
+    var description: String { "\(operation): \(message) (\(code))" }
 }
 
 /// Throws an `FFmpegError` when an FFmpeg call returned a negative status.

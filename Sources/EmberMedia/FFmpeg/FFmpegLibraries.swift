@@ -20,7 +20,7 @@ public enum FFmpegLibraries {
 
 /// How much FFmpeg itself writes to standard error (process-wide, default `.info`).
 /// Hostile uploads make decoders complain loudly; workers usually want `.error`
-/// or `.quiet` and rely on the typed `MediaError`s instead.
+/// or `.quiet` and rely on the typed `ItemFailure`s instead.
 public enum FFmpegLogLevel: Int32, Sendable {
     case quiet = -8, panic = 0, fatal = 8, error = 16, warning = 24, info = 32, verbose = 40, debug = 48
 

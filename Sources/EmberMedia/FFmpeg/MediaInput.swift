@@ -46,7 +46,7 @@ final class MediaInput {
     private(set) var isRemote = true
 
     /// `policy` re-checks where an HTTP redirect led (FFmpeg follows up to 8).
-    init(_ resolved: URIPolicy.Resolved, displayURI: String, limits: InputLimits, policy: URIPolicy? = nil) throws(MediaError) {
+    init(_ resolved: URIPolicy.Resolved, displayURI: String, limits: InputLimits, policy: URIPolicy? = nil) throws(ItemFailure) {
         self.displayURI = displayURI
         self.limits = limits
         let watchdog = Watchdog(limits)
@@ -91,7 +91,7 @@ final class MediaInput {
                         _ = try policy.resolve(target)
                     } catch {
                         closeIO()
-                        throw error.kind == .forbiddenURI ? .forbidden("\(displayURI) redirects to a forbidden URI: \(error.message)") : error
+                        throw error.failureClass == .forbiddenURI ? .forbidden("\(displayURI) redirects to a forbidden URI: \(error.message)") : error
                     }
                 }
             }
@@ -129,7 +129,7 @@ final class MediaInput {
         // 3. Open the demuxer on our byte stream and read the stream headers.
         guard var context = avformat_alloc_context() else {
             closeIO()
-            throw MediaError(.mediaUnavailable, "out of memory opening \(displayURI)", transient: true)
+            throw ItemFailure(.mediaUnavailable, "out of memory opening \(displayURI)", isTransient: true)
         }
         context.pointee.pb = io
         context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
@@ -177,7 +177,7 @@ final class MediaInput {
 
     /// Probes the streams with the per-frame pixel limit already in force in the
     /// decoders avformat opens for probing.
-    private func findStreamInfo() throws(MediaError) {
+    private func findStreamInfo() throws(ItemFailure) {
         let count = Int(context.pointee.nb_streams)
         let options = UnsafeMutablePointer<OpaquePointer?>.allocate(capacity: max(count, 1))
         options.initialize(repeating: nil, count: max(count, 1))
@@ -220,7 +220,7 @@ final class MediaInput {
     var bytesRead: Int64 { io?.pointee.bytes_read ?? 0 }
 
     /// Reads the next packet into `packet`; returns false at end of file.
-    func readPacket(into packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) -> Bool {
+    func readPacket(into packet: UnsafeMutablePointer<AVPacket>) throws(ItemFailure) -> Bool {
         watchdog.blockingCallStarts()
         let status = av_read_frame(context, packet)
         if bytesRead > limits.maxBytes {
@@ -236,34 +236,34 @@ final class MediaInput {
     enum Phase { case open, probe, read, decode }
 
     /// Turns an FFmpeg status into the dead-letter class and retry decision.
-    static func classify(_ status: Int32, _ phase: Phase, _ operation: String, _ watchdog: Watchdog?, remote: Bool = true) -> MediaError {
+    static func classify(_ status: Int32, _ phase: Phase, _ operation: String, _ watchdog: Watchdog?, remote: Bool = true) -> ItemFailure {
         let detail = FFmpegError(code: status, operation: operation).description
         if let reason = watchdog?.reason {
             switch reason {
             case .tooManyBytes:
                 return .tooLarge("\(operation): read more than the limit of \(watchdog?.maxBytes ?? 0) bytes")
             case .openTimeout, .stalled, .totalTimeout:
-                return MediaError(.mediaUnavailable, "\(operation): \(reason.rawValue)", transient: true)
+                return ItemFailure(.mediaUnavailable, "\(operation): \(reason.rawValue)", isTransient: true)
             }
         }
         let transientErrnos = [ETIMEDOUT, ECONNREFUSED, ECONNRESET, ECONNABORTED, EHOSTUNREACH, ENETUNREACH, ENETDOWN, EPIPE, EIO, EAGAIN, EINTR]
         switch status {
         case ember_averror_http_not_found(), ember_averror_http_forbidden(), ember_averror_http_unauthorized(),
             ember_averror_http_bad_request(), ember_averror_http_other_4xx():
-            return MediaError(.mediaUnavailable, detail)
+            return ItemFailure(.mediaUnavailable, detail)
         case ember_averror_http_server_error(), ember_averror_exit():
-            return MediaError(.mediaUnavailable, detail, transient: true)
+            return ItemFailure(.mediaUnavailable, detail, isTransient: true)
         case ember_averror_protocol_not_found():
             return .forbidden(detail)
         case _ where remote && transientErrnos.contains(where: { ember_averror_errno($0) == status }):
-            return MediaError(.mediaUnavailable, detail, transient: true)
+            return ItemFailure(.mediaUnavailable, detail, isTransient: true)
         case ember_averror_errno(ENOENT), ember_averror_errno(EACCES), ember_averror_errno(EISDIR):
-            return MediaError(.mediaUnavailable, detail)
+            return ItemFailure(.mediaUnavailable, detail)
         case ember_averror_errno(ENOMEM):
             return .invalid(detail)
         default:
             // A local file that opened but cannot be read through is broken, not unavailable.
-            return phase == .open ? MediaError(.mediaUnavailable, detail) : .invalid(detail)
+            return phase == .open ? ItemFailure(.mediaUnavailable, detail) : .invalid(detail)
         }
     }
 

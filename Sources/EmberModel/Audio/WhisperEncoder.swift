@@ -5,6 +5,8 @@
 // Shape legend: M mel bins, T mel frames, P = ceil(T / 2) encoder positions, D width,
 // F feed-forward width; several clips are packed along P (no padding between them).
 
+import EmberContract
+
 /// One pre-norm layer; names are the checkpoint's under `encoder/layer_N/`.
 struct WhisperLayer: Sendable {
     let attentionNorm, attentionNormBias: [Float]  // self_attention/layer_norm/{gamma,beta}
@@ -29,29 +31,6 @@ struct WhisperLayer: Sendable {
         upBias = try loader.take(p + "ffn/linear_0/bias", [f])
         down = try loader.take(p + "ffn/linear_1/weight", [d, f])
         downBias = try loader.take(p + "ffn/linear_1/bias", [d])
-    }
-}
-
-/// A log-mel spectrogram: `bins × frames`, row-major (one row per mel bin), as Whisper's
-/// `log_mel_spectrogram` returns it (already clamped and scaled).
-public struct LogMel: Sendable, Equatable {
-    public var bins: Int
-    public var frames: Int
-    public var values: [Float]
-
-    public init(bins: Int, frames: Int, values: [Float]) {
-        self.bins = bins
-        self.frames = frames
-        self.values = values
-    }
-
-    /// The first `count` frames (all bins).
-    public func prefix(frames count: Int) -> LogMel {
-        let kept = max(0, min(count, frames))
-        var out = [Float]()
-        out.reserveCapacity(bins * kept)
-        for b in 0..<bins where values.count >= (b + 1) * frames { out += values[(b * frames)..<(b * frames + kept)] }
-        return LogMel(bins: bins, frames: kept, values: out)
     }
 }
 
@@ -94,7 +73,7 @@ public final class WhisperEncoder: Sendable {
     }
 
     /// Encoder states of several clips packed along positions: (Σ P_i, D).
-    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [Float] {
+    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena) throws -> [Float] {
         let d = config.dModel, f = config.encoderFfnDim, m = config.numMelBins
         let heads = config.encoderAttentionHeads, headDim = d / heads
         for clip in clips {
@@ -102,7 +81,7 @@ public final class WhisperEncoder: Sendable {
                 throw ModelError.invalidInput("log-mel must be \(m)×T with T ≥ 1, got \(clip.bins)×\(clip.frames) with \(clip.values.count) values")
             }
             guard positions(forFrames: clip.frames) <= config.maxSourcePositions else {
-                throw ModelError.invalidInput("\(clip.frames) mel frames exceed the encoder's \(2 * config.maxSourcePositions) (30 s)")
+                throw ModelError.invalidInput("\(clip.frames) mel frames exceed the encoder's \(2 * config.maxSourcePositions)-frame position table")
             }
         }
         let lengths = clips.map { positions(forFrames: $0.frames) }
@@ -154,7 +133,7 @@ public final class WhisperEncoder: Sendable {
     }
 
     /// One D-vector per clip: the mean of its encoder states (every position is a real frame).
-    public func pooled(_ clips: [LogMel], arena: ScratchArena = ScratchArena()) throws -> [[Float]] {
+    public func pooled(_ clips: [LogMel], arena: ScratchArena) throws -> [[Float]] {
         let d = config.dModel
         let states = try hiddenStates(clips, arena: arena)
         var start = 0

@@ -1,3 +1,4 @@
+import EmberContract
 import Foundation
 import Logging
 
@@ -5,34 +6,29 @@ import Logging
 public struct ItemInput: Sendable {
     /// Title, tags, OCR and ASR text already joined by the caller.
     public var text: String?
-    /// Preprocessed frames, each `3 × S × S` floats in CHW order, S = the manifest's
-    /// `image_size`, normalized with its mean/std: `(rgb / 255 − mean) / std`.
-    public var frames: [[Float]]
-    /// 80 × T log-mel spectrogram of 16 kHz mono audio; only the first 30 s (T ≤ 3000) are used.
+    /// Frames as the vision tower reads them, written by EmberMedia's front end from
+    /// the manifest's `VisionPreprocessing` (S = its `size`).
+    public var frames: FrameBatch?
+    /// `n_mels × T` log-mel of the audio window (the manifest's `AudioFrontEnd`; T at most
+    /// its `windowFrames`: the window is cut where the audio is decoded, not here).
     public var logMel: LogMel?
 
-    public init(text: String? = nil, frames: [[Float]] = [], logMel: LogMel? = nil) {
+    public init(text: String? = nil, frames: FrameBatch? = nil, logMel: LogMel? = nil) {
         self.text = text
         self.frames = frames
         self.logMel = logMel
     }
 }
 
-/// Per-modality facts for the output record.
-public struct ModalityInfo: Sendable, Equatable {
-    public var visionFrames: Int
-    public var textTokens: Int
-    public var audioSeconds: Double
-}
-
 /// The fused embedding of one item, plus what went into it.
 public struct ItemEmbedding: Sendable {
     /// L2-normalized, `output.dim` values.
     public var vector: [Float]
-    public var modalities: ModalityInfo
+    /// What went in, as the output record writes it.
+    public var modalities: ModalityCounts
     /// Each present tower's pooled vector before fusion weighting: text is L2-normalized
     /// (sentence-transformers style), vision is the mean over frames, audio the mean over positions.
-    public var towers: [String: [Float]]
+    public var towers: [Modality: [Float]]
 
     /// The vector as little-endian bytes of `dtype` (`f32` or `f16`).
     public func bytes(_ dtype: EmbeddingDType) -> [UInt8] {
@@ -72,7 +68,8 @@ public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
 
 /// The CPU embedding engine: the towers of a model directory, late fusion, one call per
 /// micro-batch. Weights are immutable and shared; `embed` may be called from several
-/// threads, but with 2 cores one engine thread plus `threads` BLAS threads is the setting.
+/// threads. The engine leaves OpenBLAS's process-wide thread count alone: the caller sets
+/// `BLASThreads.count` (with 2 cores, one engine thread plus one or two BLAS threads).
 public final class EmbeddingEngine: Sendable {
     public let manifest: ModelManifest
     public let text: BertEncoder?
@@ -90,32 +87,31 @@ public final class EmbeddingEngine: Sendable {
     /// `omni-small@<weights hash>`, the `model` field of output records.
     public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" }
 
-    /// Loads every tower of `modelDirectory` and sets OpenBLAS to `threads` threads.
-    public init(modelDirectory: URL, threads: Int = 1, logger: Logger = Logger(label: "ember.model")) throws {
-        BLASThreads.count = threads
+    /// Loads every tower of `modelDirectory` and sizes one scratch arena for the largest pass.
+    public init(modelDirectory: URL, logger: Logger = Logger(label: "ember.model")) throws {
         let manifest = try ModelManifest.load(directory: modelDirectory)
         self.manifest = manifest
         func file(_ name: String) throws -> SafeTensorsFile {
             try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
         }
-        var widths: [String: Int] = [:]
+        var widths: [Modality: Int] = [:]
         if let t = manifest.towers.text {
             text = try BertEncoder(weights: try file(t.weights), config: t.config)
             tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent(t.tokenizer.vocab), config: t.tokenizer)
-            widths["text"] = t.config.hiddenSize
+            widths[.text] = t.config.hiddenSize
         } else {
             text = nil
             tokenizer = nil
         }
         if let v = manifest.towers.vision {
             vision = try EfficientNetLite(weights: try file(v.weights), config: v.config)
-            widths["vision"] = v.config.headChannels
+            widths[.vision] = v.config.headChannels
         } else {
             vision = nil
         }
         if let a = manifest.towers.audio {
             audio = try WhisperEncoder(weights: try file(a.weights), config: a.config)
-            widths["audio"] = a.config.dModel
+            widths[.audio] = a.config.dModel
         } else {
             audio = nil
         }
@@ -126,18 +122,19 @@ public final class EmbeddingEngine: Sendable {
             let longest = min(t.tokenizer.maxLength, t.config.maxPositionEmbeddings)
             scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest))
         }
-        if let vision, let size = manifest.towers.vision?.preprocessing.imageSize {
+        if let vision, let size = manifest.towers.vision?.preprocessing.size {
             scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size))
         }
-        if let audio {
-            let window = 2 * audio.config.maxSourcePositions
-            scratch = max(scratch, audio.scratchFloats(frames: [Int](repeating: window, count: max(1, Self.audioPositionsPerPass / audio.config.maxSourcePositions))))
+        if let audio, let window = manifest.towers.audio?.preprocessing.windowFrames {
+            let clips = max(1, Self.audioPositionsPerPass / audio.positions(forFrames: window))
+            scratch = max(scratch, audio.scratchFloats(frames: [Int](repeating: window, count: clips)))
         }
         arenas = ArenaPool(initialFloats: scratch)
         logger.info("model loaded", metadata: [
             "scratch_mb": "\(String(format: "%.1f", Double(scratch * 4) / 1_048_576))",
             "model": "\(manifest.id)@\(manifest.weightsHash)", "dim": "\(manifest.output.dim)",
-            "towers": "\(widths.keys.sorted().joined(separator: ","))", "blas_threads": "\(threads)",
+            "towers": "\(manifest.fusion.order.filter { widths[$0] != nil }.map(\.rawValue).joined(separator: ","))",
+            "blas_threads": "\(BLASThreads.count)",
         ])
     }
 
@@ -157,18 +154,14 @@ public final class EmbeddingEngine: Sendable {
         var valid: [Int] = []
         for (i, input) in inputs.enumerated() {
             if let problem = problem(with: input) {
-                results[i] = .failure(.invalidInput("item \(i): \(problem)"))
+                results[i] = .failure(problem)
             } else {
                 valid.append(i)
             }
         }
         do {
-            for (i, result) in zip(valid, try embedValidated(valid.map { inputs[$0] })) {
-                results[i] = result.mapError { error in
-                    guard case let .invalidInput(reason) = error else { return error }
-                    return .invalidInput("item \(i): \(reason)")
-                }
-            }
+            // Messages name no batch position: they end up in one item's dead letter.
+            for (i, result) in zip(valid, try embedValidated(valid.map { inputs[$0] })) { results[i] = result }
         } catch {
             let failure = error as? ModelError ?? .invalidInput("\(error)")
             for i in valid { results[i] = .failure(failure) }
@@ -176,21 +169,21 @@ public final class EmbeddingEngine: Sendable {
         return results.map { $0! }
     }
 
-    /// Why the engine cannot embed `input`, or nil.
-    func problem(with input: ItemInput) -> String? {
-        if input.text == nil && input.frames.isEmpty && input.logMel == nil { return "no text, frames or audio" }
-        if input.text != nil && text == nil { return "the model has no text tower" }
-        if !input.frames.isEmpty {
-            guard vision != nil, let size = manifest.towers.vision?.preprocessing.imageSize else { return "the model has no vision tower" }
-            if let frame = input.frames.first(where: { $0.count != 3 * size * size }) {
-                return "frame has \(frame.count) values, expected 3×\(size)×\(size)"
-            }
+    /// Why the engine cannot embed `input`, or nil. This is the one place "an item has
+    /// something to embed" is decided (`ModelError.noContent`), after media decoding.
+    func problem(with input: ItemInput) -> ModelError? {
+        let frames = input.frames.flatMap { $0.count > 0 ? $0 : nil }
+        if input.text == nil && frames == nil && input.logMel == nil { return .noContent("no text, frames or audio the model can use") }
+        if input.text != nil && text == nil { return .invalidInput("the model has no text tower") }
+        if let frames {
+            guard vision != nil, let size = manifest.towers.vision?.preprocessing.size else { return .invalidInput("the model has no vision tower") }
+            if frames.size != size { return .invalidInput("frames are 3×\(frames.size)×\(frames.size), the vision tower reads 3×\(size)×\(size)") }
         }
         if let mel = input.logMel {
-            guard let audio else { return "the model has no audio tower" }
-            let bins = audio.config.numMelBins
-            if mel.bins != bins || mel.frames < 1 || mel.values.count != mel.bins * mel.frames {
-                return "log-mel must be \(bins)×T with T ≥ 1, got \(mel.bins)×\(mel.frames) with \(mel.values.count) values"
+            guard audio != nil, let frontEnd = manifest.towers.audio?.preprocessing else { return .invalidInput("the model has no audio tower") }
+            if mel.bins != frontEnd.nMels || mel.frames < 1 || mel.frames > frontEnd.windowFrames || mel.values.count != mel.bins * mel.frames {
+                return .invalidInput(
+                    "log-mel must be \(frontEnd.nMels)×T with 1 ≤ T ≤ \(frontEnd.windowFrames), got \(mel.bins)×\(mel.frames) with \(mel.values.count) values")
             }
         }
         return nil
@@ -198,8 +191,8 @@ public final class EmbeddingEngine: Sendable {
 
     /// The towers and fusion over items that passed `problem(with:)`.
     private func embedValidated(_ inputs: [ItemInput]) throws -> [Result<ItemEmbedding, ModelError>] {
-        var towers = [[String: [Float]]](repeating: [:], count: inputs.count)
-        var info = [ModalityInfo](repeating: ModalityInfo(visionFrames: 0, textTokens: 0, audioSeconds: 0), count: inputs.count)
+        var towers = [[Modality: [Float]]](repeating: [:], count: inputs.count)
+        var counts = [ModalityCounts](repeating: ModalityCounts(), count: inputs.count)
 
         let textItems = inputs.indices.filter { inputs[$0].text != nil }
         if !textItems.isEmpty {
@@ -209,46 +202,40 @@ public final class EmbeddingEngine: Sendable {
             for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
                 vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0) }
             }
-            for (i, vector) in zip(textItems, vectors) { towers[i]["text"] = vector }
-            for (i, sequence) in zip(textItems, sequences) { info[i].textTokens = sequence.count }
+            for (i, vector) in zip(textItems, vectors) { towers[i][.text] = vector }
+            for (i, sequence) in zip(textItems, sequences) { counts[i].textTokens = sequence.count }
         }
 
-        let visionItems = inputs.indices.filter { !inputs[$0].frames.isEmpty }
+        let visionItems = inputs.indices.filter { (inputs[$0].frames?.count ?? 0) > 0 }
         if !visionItems.isEmpty {
-            guard let vision, let size = manifest.towers.vision?.preprocessing.imageSize else {
-                throw ModelError.invalidInput("the model has no vision tower")
-            }
-            let frames = visionItems.flatMap { inputs[$0].frames }
-            let features = try arenas.withArena { try vision.features(frames: frames, size: size, arena: $0) }
+            guard let vision else { throw ModelError.invalidInput("the model has no vision tower") }
+            // One item's frames are already the tower's (N, 3, S, S) batch; several are concatenated.
+            let batch = visionItems.count == 1 ? inputs[visionItems[0]].frames!
+                : FrameBatch(size: inputs[visionItems[0]].frames!.size, count: visionItems.reduce(0) { $0 + inputs[$1].frames!.count },
+                             values: visionItems.flatMap { inputs[$0].frames!.values })
+            let features = try arenas.withArena { try vision.features(batch, arena: $0) }
             let width = vision.featureWidth
             var frame = 0
             for i in visionItems {
-                let n = inputs[i].frames.count
+                let n = inputs[i].frames!.count
                 var mean = [Float](repeating: 0, count: width)
                 features.withUnsafeBufferPointer { meanRows($0.baseAddress! + frame * width, rows: n, width: width, out: &mean) }
-                towers[i]["vision"] = mean
-                info[i].visionFrames = n
+                towers[i][.vision] = mean
+                counts[i].visionFrames = n
                 frame += n
             }
         }
 
         let audioItems = inputs.indices.filter { inputs[$0].logMel != nil }
         if !audioItems.isEmpty {
-            guard let audio, let pre = manifest.towers.audio?.preprocessing else { throw ModelError.invalidInput("the model has no audio tower") }
-            // Whisper's window is 30 s: longer audio is embedded from its first 30 s.
-            let limit = 2 * audio.config.maxSourcePositions
-            let clips = audioItems.map { i in
-                let mel = inputs[i].logMel!
-                return mel.frames <= limit ? mel : mel.prefix(frames: limit)
-            }
+            guard let audio, let frontEnd = manifest.towers.audio?.preprocessing else { throw ModelError.invalidInput("the model has no audio tower") }
+            let clips = audioItems.map { inputs[$0].logMel! }
             var vectors: [[Float]] = []
             for pass in Self.passes(clips.map { audio.positions(forFrames: $0.frames) }, budget: Self.audioPositionsPerPass) {
                 vectors += try arenas.withArena { try audio.pooled(Array(clips[pass]), arena: $0) }
             }
-            for (i, vector) in zip(audioItems, vectors) { towers[i]["audio"] = vector }
-            for (i, clip) in zip(audioItems, clips) {
-                info[i].audioSeconds = Double(clip.frames * pre.hopLength) / Double(pre.sampleRate)
-            }
+            for (i, vector) in zip(audioItems, vectors) { towers[i][.audio] = vector }
+            for (i, clip) in zip(audioItems, clips) { counts[i].audioSeconds = frontEnd.seconds(frames: clip.frames) }
         }
 
         return inputs.indices.map { i in
@@ -257,7 +244,7 @@ public final class EmbeddingEngine: Sendable {
                 guard vector.allSatisfy(\.isFinite) else {
                     throw ModelError.invalidInput("the embedding is not finite (NaN or infinity in the frames or log-mel?)")
                 }
-                return ItemEmbedding(vector: vector, modalities: info[i], towers: towers[i])
+                return ItemEmbedding(vector: vector, modalities: counts[i], towers: towers[i])
             }.mapError { $0 as? ModelError ?? .invalidInput("\($0)") }
         }
     }
@@ -279,17 +266,5 @@ extension EmbeddingEngine {
         }
         if start < sizes.count { result.append(start..<sizes.count) }
         return result
-    }
-}
-
-extension URL {
-    /// The default model directory: `$EMBER_MODEL_DIR`, else `~/.cache/ember/models/omni-small`.
-    public static var defaultModelDirectory: URL {
-        if let path = ProcessInfo.processInfo.environment["EMBER_MODEL_DIR"], !path.isEmpty {
-            return URL(fileURLWithPath: path)
-        }
-        let cache = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return cache.appendingPathComponent("ember/models/omni-small")
     }
 }

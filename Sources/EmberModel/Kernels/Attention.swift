@@ -5,7 +5,7 @@
 /// [starts[s], starts[s] + lengths[s]) and attends only to its own rows: the mask is
 /// block-diagonal, so padding is never computed. `out` is (T, D); `scores` is scratch of
 /// at least maxLength² floats. Softmax(q·kᵀ · scale) · v per head, two GEMMs per head.
-public func attention(
+package func attention(
     qkv: UnsafePointer<Float>, stride: Int, heads: Int, headDim: Int,
     starts: [Int], lengths: [Int], scale: Float,
     scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>

@@ -5,7 +5,7 @@
 /// TensorFlow "SAME" padding as `efficientnet_lite_pytorch` computes it
 /// (`Conv2dStaticSamePadding`): output = ceil(input / stride), total padding
 /// max((output − 1)·stride + kernel − input, 0), the smaller half on top/left.
-public struct SamePadding: Sendable, Equatable {
+package struct SamePadding: Sendable, Equatable {
     public let output: Int
     public let before: Int
 
@@ -16,15 +16,10 @@ public struct SamePadding: Sendable, Equatable {
     }
 }
 
-/// Symmetric padding (PyTorch `padding=p`): output = (input + 2p − kernel) / stride + 1.
-public func symmetricOutput(input: Int, kernel: Int, stride: Int, padding: Int) -> Int {
-    (input + 2 * padding - kernel) / stride + 1
-}
-
 /// Unfolds x (C, N, H, W) into columns (C·kh·kw, N·Ho·Wo) for a strided convolution with
 /// `padTop`/`padLeft` zeros before the image (and whatever the output size implies after).
 /// Row order (c, ky, kx) matches a PyTorch weight (Cout, C, kh, kw) flattened.
-public func im2col(
+package func im2col(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
     columns: UnsafeMutablePointer<Float>
@@ -59,7 +54,7 @@ public func im2col(
 
 /// Dense 2-D convolution: out (Cout, N, Ho, Wo) = weight (Cout, Cin·k·k) · im2col(x) + bias.
 /// x: (Cin, N, H, W); `columns` is scratch of Cin·k·k·N·Ho·Wo floats.
-public func conv2d(
+package func conv2d(
     _ x: UnsafePointer<Float>, inChannels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
@@ -74,7 +69,7 @@ public func conv2d(
 }
 
 /// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W.
-public func pointwiseConv(
+package func pointwiseConv(
     _ x: UnsafePointer<Float>, inChannels: Int, spatial: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
     out: UnsafeMutablePointer<Float>
@@ -84,7 +79,7 @@ public func pointwiseConv(
 }
 
 /// Adds bias[c] to every value of channel c of x (C, S), in place.
-public func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
+package func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
     for c in 0..<channels {
         let row = x + c * spatial
         let b = bias[c]
@@ -94,7 +89,7 @@ public func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spat
 
 /// Depthwise convolution (groups = channels): x (C, N, H, W), weight (C, 1, k, k), bias (C),
 /// out (C, N, Ho, Wo); zero padding `padTop`/`padLeft` before the image.
-public func depthwiseConv(
+package func depthwiseConv(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
@@ -134,7 +129,7 @@ public func depthwiseConv(
 }
 
 /// Global average pooling: x (C, N, S) → out (N, C).
-public func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images: Int, spatial: Int, out: UnsafeMutablePointer<Float>) {
+package func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images: Int, spatial: Int, out: UnsafeMutablePointer<Float>) {
     let scale = 1 / Float(spatial)
     for c in 0..<channels {
         for n in 0..<images {
@@ -149,7 +144,7 @@ public func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images: 
 /// Unfolds a 1-D signal for `conv1d`: element (c, t) of x is `x[c·channelStride + t·timeStride]`
 /// (so (C, T) and (T, C) layouts both work); columns are (To, C·k) with row order (c, j)
 /// matching a PyTorch weight (Cout, C, k). Zero padding `padding` on both sides.
-public func im2col1d(
+package func im2col1d(
     _ x: UnsafePointer<Float>, channels: Int, length: Int, channelStride: Int, timeStride: Int,
     kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>
 ) {

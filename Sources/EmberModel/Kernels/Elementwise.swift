@@ -4,7 +4,7 @@ import Foundation
 
 /// Layer normalization over the last axis: `out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta`.
 /// x, out: (R, W); gamma, beta: (W). `out` may equal `x`.
-public func layerNorm(
+package func layerNorm(
     _ x: UnsafePointer<Float>, rows: Int, width: Int,
     gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
     out: UnsafeMutablePointer<Float>
@@ -26,33 +26,25 @@ public func layerNorm(
     }
 }
 
-/// Adds `bias` (W) to every row of x (R, W), in place.
-public func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, bias: UnsafePointer<Float>) {
-    for r in 0..<rows {
-        let row = x + r * width
-        for i in 0..<width { row[i] += bias[i] }
-    }
-}
-
 /// `x += y`, elementwise over `count` values.
-public func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+package func addInPlace(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
     for i in 0..<count { x[i] += y[i] }
 }
 
 /// GELU in its exact form, `x/2 · (1 + erf(x/√2))`, in place (BERT "gelu", Whisper).
 /// Vectorized erf (see VectorMath.swift); `geluErfReference` in the tests uses libm.
-public func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int) {
+package func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int) {
     mapLanes(x, count: count) { v in 0.5 * v * (1 + erf(v * 0.70710678118654752)) }
 }
 
 /// `min(max(x, 0), 6)` in place (EfficientNet-Lite).
-public func relu6(_ x: UnsafeMutablePointer<Float>, count: Int) {
+package func relu6(_ x: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { x[i] = min(max(x[i], 0), 6) }
 }
 
 /// Softmax over each row of x (R, W), in place, max-subtracted for stability
 /// (vectorized exp; −∞ entries become 0).
-public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+package func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
     for r in 0..<rows {
         let row = x + r * width
         let peak = maximum(row, count: width)
@@ -63,7 +55,7 @@ public func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int)
 }
 
 /// Mean of rows `x` (R, W) into `out` (W).
-public func meanRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, out: UnsafeMutablePointer<Float>) {
+package func meanRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, out: UnsafeMutablePointer<Float>) {
     for i in 0..<width { out[i] = 0 }
     for r in 0..<rows {
         let row = x + r * width
@@ -74,7 +66,7 @@ public func meanRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, out: Unsa
 }
 
 /// Scales `x` to unit L2 norm in place; a zero vector stays zero.
-public func l2Normalize(_ x: inout [Float]) {
+package func l2Normalize(_ x: inout [Float]) {
     var sum: Double = 0
     for v in x { sum += Double(v) * Double(v) }
     guard sum > 0 else { return }
@@ -84,7 +76,7 @@ public func l2Normalize(_ x: inout [Float]) {
 
 /// Linear layer: `out = x · weightᵀ + bias`. x: (R, in), weight: (out, in) as stored by
 /// PyTorch, bias: (out), out: (R, out) with row stride `ldOut` (default `outFeatures`).
-public func linear(
+package func linear(
     _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
     out: UnsafeMutablePointer<Float>, ldOut: Int? = nil

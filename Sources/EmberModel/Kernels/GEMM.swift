@@ -2,7 +2,7 @@ import COpenBLAS
 import Dispatch
 
 /// Whether an operand is used as stored or transposed.
-public enum Transpose: Sendable {
+package enum Transpose: Sendable {
     case none, transposed
 
     var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
@@ -14,7 +14,7 @@ public enum Transpose: Sendable {
 /// (m, k) with row stride `lda` (default k); stored transposed it is (k, m) with
 /// default stride m. Likewise B is (k, n) or, transposed, (n, k). Every GEMM in Ember
 /// goes through here so BLAS sees the largest matrices the caller can batch.
-public func gemm(
+package func gemm(
     _ transA: Transpose = .none, _ transB: Transpose = .none,
     m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,

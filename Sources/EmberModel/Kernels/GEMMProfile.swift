@@ -3,7 +3,7 @@ import Foundation
 /// Opt-in accounting of time and floating-point work spent inside `gemm`, for
 /// `ember bench engine` (GEMM GFLOP/s versus the OpenBLAS peak). Off by default; when
 /// off, `gemm` pays one uncontended lock per call (tens of nanoseconds).
-public final class GEMMProfile: @unchecked Sendable {
+package final class GEMMProfile: @unchecked Sendable {
     public static let shared = GEMMProfile()
 
     private let lock = NSLock()

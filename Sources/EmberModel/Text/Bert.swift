@@ -65,7 +65,7 @@ public final class BertEncoder: Sendable {
     }
 
     /// Last hidden states (T, D) of the sequences packed one after another.
-    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena = ScratchArena()) throws -> [Float] {
+    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena) throws -> [Float] {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, headDim = d / heads
         let lengths = sequences.map(\.count)
@@ -122,7 +122,7 @@ public final class BertEncoder: Sendable {
 
     /// Sentence embeddings: mean over each sequence's tokens (never padding), then L2.
     /// Returns one D-vector per sequence.
-    public func embed(_ sequences: [[Int32]], arena: ScratchArena = ScratchArena()) throws -> [[Float]] {
+    public func embed(_ sequences: [[Int32]], arena: ScratchArena) throws -> [[Float]] {
         let d = config.hiddenSize
         let states = try hiddenStates(sequences, arena: arena)
         var result: [[Float]] = []

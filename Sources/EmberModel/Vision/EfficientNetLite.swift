@@ -5,6 +5,8 @@
 // Shape legend: N frames, C channels, S×S spatial; activations are (C, N, S, S) so every
 // 1×1 convolution over the batch is one GEMM.
 
+import EmberContract
+
 /// One MBConv stage entry, decoded from strings like `r2_k3_s22_e6_i16_o24`.
 public struct MBConvArguments: Sendable, Equatable {
     public var repeats, kernel, stride, expansion, input, output: Int
@@ -125,36 +127,28 @@ public final class EfficientNetLite: Sendable {
         return (stem, max(io, config.headChannels * spatial * spatial), expanded, depthwise)
     }
 
-    /// Pooled features (N, headChannels) of N frames given as (N, 3, S, S), normalized.
-    public func features(frames: [Float], count n: Int, size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
-        let frameSize = 3 * size * size
-        guard size >= 1, frames.count == n * frameSize else {
-            throw ModelError.invalidInput("expected \(n) frames of 3×\(size)×\(size) floats, got \(frames.count) values")
-        }
-        return try features(frames: (0..<n).map { Array(frames[($0 * frameSize)..<(($0 + 1) * frameSize)]) }, size: size, arena: arena)
-    }
-
-    /// Pooled features (N, headChannels) of frames, each (3, S, S) normalized CHW floats.
-    public func features(frames: [[Float]], size: Int, arena: ScratchArena = ScratchArena()) throws -> [Float] {
-        let frameSize = 3 * size * size
-        for (i, frame) in frames.enumerated() where frame.count != frameSize {
-            throw ModelError.invalidInput("frame \(i) has \(frame.count) values, expected 3×\(size)×\(size)")
-        }
-        var pooled = [Float](repeating: 0, count: frames.count * config.headChannels)
-        var first = 0
-        while first < frames.count {
-            let chunk = Array(frames[first..<min(first + Self.framesPerPass, frames.count)])
+    /// Pooled features (N, headChannels) of a `FrameBatch`: (N, 3, S, S), normalized as
+    /// the manifest's preprocessing says. Runs in passes of `framesPerPass` frames.
+    public func features(_ batch: FrameBatch, arena: ScratchArena) throws -> [Float] {
+        guard batch.size >= 1 else { throw ModelError.invalidInput("frames of size \(batch.size)") }
+        let frameValues = batch.frameValues
+        var pooled = [Float](repeating: 0, count: batch.count * config.headChannels)
+        batch.values.withUnsafeBufferPointer { frames in
             pooled.withUnsafeMutableBufferPointer { out in
-                forward(chunk, size: size, arena: arena, pooled: out.baseAddress! + first * config.headChannels)
+                var first = 0
+                while first < batch.count {
+                    let n = min(Self.framesPerPass, batch.count - first)
+                    forward(frames.baseAddress! + first * frameValues, count: n, size: batch.size, arena: arena,
+                            pooled: out.baseAddress! + first * config.headChannels)
+                    first += n
+                }
             }
-            first += chunk.count
         }
         return pooled
     }
 
-    /// One CNN pass over n frames → pooled (n, headChannels).
-    private func forward(_ frames: [[Float]], size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
-        let n = frames.count
+    /// One CNN pass over n frames (N, 3, S, S) → pooled (n, headChannels).
+    private func forward(_ frames: UnsafePointer<Float>, count n: Int, size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
         let plan = plan(size: size)
         arena.begin(floats: scratchFloats(frames: n, size: size))
         var a = arena.carve(plan.io * n), b = arena.carve(plan.io * n)
@@ -163,8 +157,8 @@ public final class EfficientNetLite: Sendable {
 
         // (N, 3, S, S) → (3, N, S, S)
         let plane = size * size
-        for (i, frame) in frames.enumerated() {
-            for c in 0..<3 { for p in 0..<plane { input[(c * n + i) * plane + p] = frame[c * plane + p] } }
+        for i in 0..<n {
+            for c in 0..<3 { (input + (c * n + i) * plane).update(from: frames + (i * 3 + c) * plane, count: plane) }
         }
         let stemPad = SamePadding(input: size, kernel: 3, stride: 2)
         var s = plan.stem

@@ -1,10 +1,14 @@
+import EmberContract
 import Foundation
 
-/// `manifest.json` of a model directory (format version 1, written by
+/// `manifest.json` of a model directory (format version 2, written by
 /// `Ops/reference/ember_convert.py`): towers with architecture, config, weights file and
-/// preprocessing; fusion; output dimension.
+/// preprocessing; fusion; output dimension. The preprocessing objects are the contract's
+/// types (`VisionPreprocessing`, `AudioFrontEnd`): EmberMedia builds its front end from
+/// them, so a tower's preprocessing changes in the converter and the manifest only.
 public struct ModelManifest: Codable, Sendable {
-    public static let supportedFormat = 1
+    /// 2: full vision preprocessing (resize rule, interpolation) and the audio window.
+    public static let supportedFormat = 2
 
     public var format: Int
     public var id: String
@@ -31,58 +35,26 @@ public struct ModelManifest: Codable, Sendable {
         public var architecture: String
         public var weights: String
         public var config: EfficientNetLiteConfig
-        public var preprocessing: ImagePreprocessing
-    }
-
-    public struct ImagePreprocessing: Codable, Sendable {
-        /// Frames are `3 × imageSize × imageSize` RGB, `(value / 255 - mean) / std` per channel.
-        public var imageSize: Int
-        public var mean: [Float]
-        public var std: [Float]
-
-        /// A frame for the vision tower from 8-bit RGB (`imageSize²` pixels, row-major,
-        /// R G B interleaved, already scaled to the tower's size): CHW floats,
-        /// `(value / 255 − mean[c]) / std[c]`.
-        public func normalize(rgb: [UInt8]) throws -> [Float] {
-            let plane = imageSize * imageSize
-            guard rgb.count == plane * 3 else {
-                throw ModelError.invalidInput("frame has \(rgb.count) bytes, expected \(imageSize)×\(imageSize)×3 RGB")
-            }
-            var chw = [Float](repeating: 0, count: plane * 3)
-            for c in 0..<3 {
-                let scale = 1 / (255 * std[c]), shift = mean[c] / std[c]
-                for p in 0..<plane { chw[c * plane + p] = Float(rgb[p * 3 + c]) * scale - shift }
-            }
-            return chw
-        }
+        public var preprocessing: VisionPreprocessing
     }
 
     public struct AudioTower: Codable, Sendable {
         public var architecture: String
         public var weights: String
         public var config: WhisperEncoderConfig
-        public var preprocessing: AudioPreprocessing
-    }
-
-    public struct AudioPreprocessing: Codable, Sendable {
-        public var sampleRate: Int
-        public var nFft: Int
-        public var hopLength: Int
-        public var nMels: Int
-        public var maxSeconds: Double
+        public var preprocessing: AudioFrontEnd
     }
 
     public struct Fusion: Codable, Sendable {
         /// `late`: weighted concatenation of L2-normalized tower outputs, then a global L2.
         public var kind: String
-        /// Tower names in concatenation order.
-        public var order: [String]
-        public var weights: [String: Float]
+        /// Towers in concatenation order.
+        public var order: [Modality]
+        public var weights: [Modality: Float]
     }
 
     public struct Output: Codable, Sendable {
         public var dim: Int
-        public var matryoshka: [Int]
     }
 
     /// Reads and validates `directory/manifest.json`.
@@ -119,24 +91,46 @@ public struct ModelManifest: Codable, Sendable {
             guard vision.architecture == "efficientnet-lite" else {
                 throw ModelError.invalidConfig(key: "towers.vision.architecture", reason: "\(vision.architecture) is not supported (efficientnet-lite)")
             }
-            guard vision.preprocessing.mean.count == 3, vision.preprocessing.std.count == 3,
-                vision.preprocessing.std.allSatisfy({ $0 > 0 }), vision.preprocessing.imageSize > 0
-            else { throw ModelError.invalidConfig(key: "towers.vision.preprocessing", reason: "needs 3 means, 3 positive stds, image_size > 0") }
+            if let problem = vision.preprocessing.problem {
+                throw ModelError.invalidConfig(key: "towers.vision.preprocessing", reason: problem)
+            }
         }
-        if let audio = towers.audio, audio.architecture != "whisper-encoder" {
-            throw ModelError.invalidConfig(key: "towers.audio.architecture", reason: "\(audio.architecture) is not supported (whisper-encoder)")
+        if let audio = towers.audio {
+            guard audio.architecture == "whisper-encoder" else {
+                throw ModelError.invalidConfig(key: "towers.audio.architecture", reason: "\(audio.architecture) is not supported (whisper-encoder)")
+            }
+            let frontEnd = audio.preprocessing
+            if let problem = frontEnd.problem { throw ModelError.invalidConfig(key: "towers.audio.preprocessing", reason: problem) }
+            guard frontEnd.nMels == audio.config.numMelBins else {
+                throw ModelError.invalidConfig(key: "towers.audio.preprocessing.n_mels", reason: "\(frontEnd.nMels) but the encoder reads \(audio.config.numMelBins) bins")
+            }
+            guard frontEnd.windowFrames <= 2 * audio.config.maxSourcePositions else {
+                throw ModelError.invalidConfig(
+                    key: "towers.audio.preprocessing.window_seconds",
+                    reason: "\(frontEnd.windowFrames) frames, more than the encoder's \(2 * audio.config.maxSourcePositions)")
+            }
         }
         guard fusion.kind == "late" else { throw ModelError.invalidConfig(key: "fusion.kind", reason: "\(fusion.kind) is not supported (late)") }
-        let widths = ["text": towers.text?.config.hiddenSize, "vision": towers.vision?.config.headChannels, "audio": towers.audio?.config.dModel]
         var total = 0
-        for name in fusion.order {
-            guard let width = widths[name] ?? nil else {
-                throw ModelError.invalidConfig(key: "fusion.order", reason: "tower \(name) is not in the manifest")
+        for modality in fusion.order {
+            guard let width = width(of: modality) else {
+                throw ModelError.invalidConfig(key: "fusion.order", reason: "tower \(modality.rawValue) is not in the manifest")
             }
             total += width
         }
         guard total == output.dim else {
             throw ModelError.invalidConfig(key: "output.dim", reason: "\(output.dim) but the fused towers give \(total)")
+        }
+    }
+}
+
+extension ModelManifest {
+    /// The width of a tower's output vector; nil when the manifest has no such tower.
+    public func width(of modality: Modality) -> Int? {
+        switch modality {
+        case .text: towers.text?.config.hiddenSize
+        case .vision: towers.vision?.config.headChannels
+        case .audio: towers.audio?.config.dModel
         }
     }
 }

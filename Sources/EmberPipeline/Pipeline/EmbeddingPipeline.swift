@@ -267,7 +267,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func embedLoop() {
         while true {
-            let batch = embedQueue.take(upTo: configuration.maxBatchSize, maxWait: configuration.maxBatchWaitSeconds)
+            // Embedding one by one (batch-invariant), waiting for a fuller batch gains nothing.
+            let oneByOne = processor.embedsOneByOne
+            let batch = embedQueue.take(upTo: configuration.maxBatchSize, maxWait: oneByOne ? 0 : configuration.maxBatchWaitSeconds)
             if batch.isEmpty { return }
             var current: [PreparedWork] = []
             for item in batch {
@@ -277,7 +279,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             let start = DispatchTime.now().uptimeNanoseconds
             let results = processor.embed(current.map(\.prepared))
             metrics.duration(.embed, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
-            metrics.batch(size: current.count)
+            for size in oneByOne ? Array(repeating: 1, count: current.count) : [current.count] { metrics.batch(size: size) }
             for (index, item) in current.enumerated() {
                 let result = index < results.count ? results[index] : .failure(ItemFailure(.modelError, "model returned \(results.count) results for \(current.count) items"))
                 switch result {

@@ -11,8 +11,14 @@ public protocol ItemProcessor: Sendable {
     /// (fetch timeouts), a permanent one otherwise.
     func prepare(_ event: UploadEvent) throws(ItemFailure) -> Prepared
 
-    /// Embeds a micro-batch in one pass so BLAS sees large matrices; one result per
-    /// input, in order. Runs on the embedding thread.
+    /// True when `embed` runs the model on each item alone (batch-invariant results).
+    /// The embed stage then takes what is queued without waiting to fill a batch, and
+    /// counts every model call as a batch of one in `mean_batch`.
+    var embedsOneByOne: Bool { get }
+
+    /// Embeds the items the embed stage took together: one model pass per tower when
+    /// `embedsOneByOne` is false (BLAS sees large matrices), one per item when true.
+    /// One result per input, in order. Runs on the embedding thread.
     func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>]
 }
 
@@ -20,9 +26,9 @@ public protocol ItemProcessor: Sendable {
 public struct EmbeddedItem: Sendable, Equatable {
     public var vector: [Float]
     public var semanticID: [Int]?
-    public var modalities: EmbeddingRecord.Modalities
+    public var modalities: ModalityCounts
 
-    public init(vector: [Float], semanticID: [Int]? = nil, modalities: EmbeddingRecord.Modalities) {
+    public init(vector: [Float], semanticID: [Int]? = nil, modalities: ModalityCounts) {
         self.vector = vector
         self.semanticID = semanticID
         self.modalities = modalities

@@ -4,37 +4,6 @@ import Foundation
 
 /// The output record for one item (DESIGN.md "Topics and messages"). Key = `item_id`.
 public struct EmbeddingRecord: Sendable, Equatable, Codable {
-    public struct Modalities: Sendable, Equatable, Codable {
-        public var visionFrames: Int
-        public var textTokens: Int
-        public var audioSeconds: Double
-
-        enum CodingKeys: String, CodingKey {
-            case visionFrames = "vision_frames"
-            case textTokens = "text_tokens"
-            case audioSeconds = "audio_seconds"
-        }
-
-        public init(visionFrames: Int, textTokens: Int, audioSeconds: Double) {
-            self.visionFrames = visionFrames
-            self.textTokens = textTokens
-            self.audioSeconds = audioSeconds
-        }
-    }
-
-    /// Where the input event was read, so consumers can trace a vector back.
-    public struct Source: Sendable, Equatable, Codable {
-        public var topic: String
-        public var partition: Int32
-        public var offset: Int64
-
-        public init(topic: String, partition: Int32, offset: Int64) {
-            self.topic = topic
-            self.partition = partition
-            self.offset = offset
-        }
-    }
-
     public var itemID: String
     public var model: String
     public var dim: Int
@@ -42,9 +11,10 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     /// Base64 of the little-endian vector in `dtype`.
     public var embedding: String
     public var semanticID: [Int]?
-    public var modalities: Modalities
-    /// Absent for records made outside the worker (`ember embed`).
-    public var source: Source?
+    /// What went in, as the model counted it.
+    public var modalities: ModalityCounts
+    /// Where the input event was read; absent for records made outside the worker (`ember embed`).
+    public var source: SourcePosition?
     public var uploadedAt: String?
     public var embeddedAt: String
 
@@ -59,7 +29,7 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
 
     public init(
         itemID: String, model: String, vector: [Float], dtype: EmbeddingDType, semanticID: [Int]? = nil,
-        modalities: Modalities, source: Source?, uploadedAt: String?, embeddedAt: Date
+        modalities: ModalityCounts, source: SourcePosition?, uploadedAt: String?, embeddedAt: Date
     ) {
         self.itemID = itemID
         self.model = model

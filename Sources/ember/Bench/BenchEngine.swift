@@ -23,13 +23,14 @@ struct BenchEngine: ParsableCommand {
     static let sentences = 32, frames = 8, clips = 2, clipFrames = 1000, items = 2
 
     func run() throws {
-        let directory = model.map { URL(fileURLWithPath: $0) } ?? .defaultModelDirectory
-        let engine = try EmbeddingEngine(modelDirectory: directory, threads: threads)
+        let directory = URL(fileURLWithPath: model ?? ModelDirectory.resolved())
+        BLASThreads.count = threads
+        let engine = try EmbeddingEngine(modelDirectory: directory)
         let loadedRSS = peakRSSMegabytes()
         guard let text = engine.text, let tokenizer = engine.tokenizer, let vision = engine.vision, let audio = engine.audio else {
             throw ValidationError("the benchmark needs a model with text, vision and audio towers")
         }
-        let size = engine.manifest.towers.vision!.preprocessing.imageSize
+        let size = engine.manifest.towers.vision!.preprocessing.size
 
         // Deterministic inputs, written for the torch side.
         let words = ["video", "music", "dance", "cooking", "street", "food", "travel", "city", "night", "cat", "dog", "funny",
@@ -48,10 +49,9 @@ struct BenchEngine: ParsableCommand {
         }
         let perItemFrames = Self.frames / Self.items
         let items = (0..<Self.items).map { i in
-            ItemInput(text: sentences[i], frames: (0..<perItemFrames).map { f in
-                let start = ((i * perItemFrames) + f) * 3 * size * size
-                return Array(frames[start..<(start + 3 * size * size)])
-            }, logMel: clips[i])
+            let span = perItemFrames * 3 * size * size
+            let batch = FrameBatch(size: size, count: perItemFrames, values: Array(frames[(i * span)..<((i + 1) * span)]))
+            return ItemInput(text: sentences[i], frames: batch, logMel: clips[i])
         }
         let tokens = sequences.map(\.count).reduce(0, +)
 
@@ -64,7 +64,7 @@ struct BenchEngine: ParsableCommand {
         let textTime = try timed { _ = try text.embed(sequences, arena: arena) }
         let textGEMM = GEMMProfile.shared.stop()
         let textWall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
-        let visionTime = try timed { _ = try vision.features(frames: frames, count: Self.frames, size: size, arena: arena) }
+        let visionTime = try timed { _ = try vision.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: arena) }
         clock = DispatchTime.now().uptimeNanoseconds
         GEMMProfile.shared.start()
         let audioTime = try timed { _ = try audio.pooled(clips, arena: arena) }

@@ -17,7 +17,7 @@ struct BenchPipeline: ParsableCommand {
 
     @Option(help: "Kafka bootstrap servers.") var brokers = "127.0.0.1:9092"
     @Option(help: "Directory made by Ops/samples (events.jsonl, media/).") var samples: String
-    @Option(help: "Model directory.") var model = WorkerConfiguration.defaultModelDirectory
+    @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model = ModelDirectory.resolved()
     @Option(help: "Keep re-sending the samples for this many seconds (RSS over time); 0: one pass.") var duration: Double = 0
     @Option(help: "Decode threads.") var decodeConcurrency = 2
     @Flag(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
@@ -29,6 +29,7 @@ struct BenchPipeline: ParsableCommand {
         guard !events.isEmpty else { throw ValidationError("no events in \(samples)/events.jsonl") }
         var media = MediaConfiguration()
         media.uriPolicy = URIPolicy(mediaRoot: samples + "/media")
+        BLASThreads.count = 1  // one engine thread and one BLAS thread, as the worker's default
         let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), logger: logger)
         let processor = try MediaModelProcessor(engine: engine, media: media, batchInvariant: !batched)
         print("OpenBLAS \(BLASThreads.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(events.count) items, model \(processor.modelID)")

@@ -34,9 +34,10 @@ struct Embed: AsyncParsableCommand {
         do {
             let encoded = try JSONEncoder().encode(event)
             _ = try UploadEvent.parse([UInt8](encoded))  // the same validation as the worker
-            let directory = model ?? ProcessInfo.processInfo.environment["EMBER_MODEL_DIR"] ?? WorkerConfiguration.defaultModelDirectory
+            let directory = model ?? ModelDirectory.resolved()
             let engine: EmbeddingEngine
             do {
+                BLASThreads.count = 1
                 engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: directory))
             } catch {
                 throw ItemFailure(.modelError, "cannot load the model from \(directory): \(error)")

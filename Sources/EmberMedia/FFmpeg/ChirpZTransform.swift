@@ -18,7 +18,7 @@ struct ChirpZTransform: Sendable {
     /// FFT(b) / M: the transform of the conjugate chirp, with the inverse's 1/M folded in.
     let kernelSpectrum: [AVComplexDouble]
 
-    init(length: Int) throws(MediaError) {
+    init(length: Int) throws(ItemFailure) {
         self.length = length
         var padded = 1
         while padded < 2 * length - 1 { padded <<= 1 }
@@ -47,7 +47,7 @@ struct ChirpZTransform: Sendable {
         private let forward: FFT
         private let inverse: FFT
 
-        init(_ plan: ChirpZTransform) throws(MediaError) {
+        init(_ plan: ChirpZTransform) throws(ItemFailure) {
             self.plan = plan
             forward = try FFT(length: plan.paddedLength, inverse: false)
             inverse = try FFT(length: plan.paddedLength, inverse: true)
@@ -85,7 +85,7 @@ struct ChirpZTransform: Sendable {
         let input: UnsafeMutablePointer<AVComplexDouble>
         let output: UnsafeMutablePointer<AVComplexDouble>
 
-        init(length: Int, inverse: Bool) throws(MediaError) {
+        init(length: Int, inverse: Bool) throws(ItemFailure) {
             var context: OpaquePointer? = nil
             var function: av_tx_fn? = nil
             var scale: Double = 1
@@ -100,7 +100,7 @@ struct ChirpZTransform: Sendable {
                 let output = av_malloc(bytes)?.bindMemory(to: AVComplexDouble.self, capacity: length)
             else {
                 av_tx_uninit(&context)
-                throw MediaError(.mediaInvalid, "out of memory for the FFT buffers", transient: true)
+                throw ItemFailure(.mediaInvalid, "out of memory for the FFT buffers", isTransient: true)
             }
             self.context = context
             self.function = function

@@ -1,33 +1,28 @@
 import CFFmpeg
+import EmberContract
 
-/// Size a frame is converted to: scaled down (never up) so its shorter side is at
-/// most `shorterSide`, aspect ratio kept, each side at least 1.
-func convertedSize(width: Int, height: Int, shorterSide: Int?) -> (width: Int, height: Int) {
-    guard let shorterSide, shorterSide > 0, min(width, height) > shorterSide else { return (width, height) }
-    let scale = Double(shorterSide) / Double(min(width, height))
-    return (max(1, Int((Double(width) * scale).rounded())), max(1, Int((Double(height) * scale).rounded())))
-}
-
-/// Converts decoded video frames to packed RGB24 with swscale, optionally scaled
-/// down, using each frame's own colour matrix and range as the ffmpeg CLI does.
-/// Keeps its swscale context between frames of the same size and format (one
-/// converter per decode call; not shared between threads).
+/// Converts decoded video frames to packed RGB24 with swscale, using each frame's own
+/// colour matrix and range as the ffmpeg CLI does, and scales them in the same call to
+/// the size the vision tower's preprocessing asks for (`scaledSize`, with its
+/// interpolation): each frame is scaled exactly once, from the decoded picture. Without
+/// a preprocessing the decoded size is kept. Keeps its swscale context between frames of
+/// the same size and format (one converter per decode call; not shared between threads).
 final class FrameConverter {
     private var scaler: OpaquePointer?
-    let shorterSide: Int?
+    let scaling: VisionPreprocessing?
 
-    init(shorterSide: Int?) { self.shorterSide = shorterSide }
+    init(scaling: VisionPreprocessing?) { self.scaling = scaling }
 
     deinit { sws_freeContext(scaler) }
 
     func rgbImage(from frame: UnsafeMutablePointer<AVFrame>, timestampSeconds: Double?) throws(FFmpegError) -> RGBImage {
         let width = frame.pointee.width
         let height = frame.pointee.height
-        let target = convertedSize(width: Int(width), height: Int(height), shorterSide: shorterSide)
-        // Same size: bicubic, as the CLI's scale filter (the unscaled fast path is
-        // taken either way). Scaling down: swscale's bilinear, whose kernel widens
-        // with the scale factor (area-like, no aliasing) at half bicubic's cost.
-        let flags = target.width == Int(width) && target.height == Int(height) ? SWS_BICUBIC : SWS_BILINEAR
+        let target = scaling?.scaledSize(width: Int(width), height: Int(height)) ?? (width: Int(width), height: Int(height))
+        // Unscaled: bicubic, as the CLI's scale filter (swscale's unscaled fast path is
+        // taken either way). swscale widens both kernels with the scale factor when
+        // shrinking, so neither aliases.
+        let flags = scaling?.interpolation == .bilinear ? SWS_BILINEAR : SWS_BICUBIC
         guard width > 0, height > 0,
             let scaler = sws_getCachedContext(
                 scaler, width, height, AVPixelFormat(frame.pointee.format),

@@ -73,6 +73,7 @@ class Model:
         self.vision_pre = self.manifest["towers"]["vision"]["preprocessing"]
         self.fusion = self.manifest["fusion"]
 
+    @torch.inference_mode()
     def log_mel(self, samples):
         """Whisper's log-mel of 16 kHz mono float samples, not padded to 30 s."""
         a = self.audio_pre
@@ -83,6 +84,7 @@ class Model:
         mel = torch.maximum(mel, mel.max() - 8.0)
         return ((mel + 4.0) / 4.0).numpy()
 
+    @torch.inference_mode()  # per thread: the module-level switch covers only the main thread
     def embed(self, items):
         """Embeds a micro-batch: one padded BERT pass, one EfficientNet pass over every
         frame, Whisper passes over clips of equal length (padding would change them)."""

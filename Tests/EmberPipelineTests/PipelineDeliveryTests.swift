@@ -58,6 +58,20 @@ struct PipelineDeliveryTests {
         #expect(input.isClosed)
     }
 
+    @Test("embed lanes run the model on different items at the same time; one-by-one lanes take one item per call")
+    func lanes() throws {
+        let processor = FakeProcessor(embedsOneByOne: true, embedDelay: 0.05)
+        let input = FakeInput((0..<12).map { .message(fakeMessage(offset: Int64($0), itemID: "lane-\($0)")) }, endWhenEmpty: true)
+        let output = FakeOutput()
+        let pipeline = try pipeline(configuration { $0.embedLanes = 3; $0.decodeConcurrency = 3 }, input, output, processor)
+        pipeline.start()
+        _ = try #require(outcome(pipeline, within: 20)).get()
+        #expect(itemIDs(output.records(on: "out")) == (0..<12).map { "lane-\($0)" }.sorted())
+        #expect(processor.embedConcurrency >= 2, "lanes overlapped: at most \(processor.embedConcurrency) at once")
+        #expect(processor.embedConcurrency <= 3)
+        #expect(input.done(fakePartition(0)).sorted() == Array(0..<12))
+    }
+
     @Test("a revoked partition's in-flight items are dropped: not produced, not marked done; the kept partition finishes")
     func revoke() throws {
         let processor = FakeProcessor(gated: true)

@@ -138,7 +138,10 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     struct Prepared: Sendable { var itemID: String }
 
     let modelID = "fake@0"
-    let embedsOneByOne = false
+    let embedsOneByOne: Bool
+    let embedDelay: Double
+    private var embedding = 0
+    private var mostConcurrentEmbeds = 0
     private let lock = NSLock()
     private var preparedCount: [String: Int] = [:]
     private var prepareStarts = 0
@@ -147,9 +150,11 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     let gate = DispatchSemaphore(value: 0)
     let gated: Bool
 
-    init(prepareDelay: Double = 0, gated: Bool = false) {
+    init(prepareDelay: Double = 0, gated: Bool = false, embedsOneByOne: Bool = false, embedDelay: Double = 0) {
         self.prepareDelay = prepareDelay
         self.gated = gated
+        self.embedsOneByOne = embedsOneByOne
+        self.embedDelay = embedDelay
     }
 
     /// Lets `count` held prepares through (only when `gated`).
@@ -175,7 +180,13 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     }
 
     func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
-        lock.withLock { embedded += batch.count }
+        lock.withLock {
+            embedded += batch.count
+            embedding += 1
+            mostConcurrentEmbeds = max(mostConcurrentEmbeds, embedding)
+        }
+        if embedDelay > 0 { Thread.sleep(forTimeInterval: embedDelay) }
+        lock.withLock { embedding -= 1 }
         return batch.map { _ in
             .success(EmbeddedItem(vector: [0.6, 0.8, 0, 0], modalities: .init(visionFrames: 0, textTokens: 3, audioSeconds: 0)))
         }
@@ -184,6 +195,8 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     func attempts(_ itemID: String) -> Int { lock.withLock { preparedCount[itemID] ?? 0 } }
     var prepareCount: Int { lock.withLock { prepareStarts } }
     var embeddedCount: Int { lock.withLock { embedded } }
+    /// The most `embed` calls that ran at the same time.
+    var embedConcurrency: Int { lock.withLock { mostConcurrentEmbeds } }
 }
 
 /// Polls `condition` every 10 ms for up to `seconds`.

@@ -2,10 +2,11 @@ import EmberKafka
 import Foundation
 import Logging
 
-/// The bounded pipeline: consume → decode (N threads) → micro-batched embedding
-/// (1 thread) → produce, with at-least-once commits.
+/// The bounded pipeline: consume → decode (N threads) → embedding (M lanes, each one
+/// item at a time when batch-invariant, else micro-batches) → produce, with
+/// at-least-once commits.
 ///
-///     consumer thread ──► decode queue ──► decode threads ──► embed queue ──► embed thread
+///     consumer thread ──► decode queue ──► decode threads ──► embed queue ──► embed lanes
 ///          ▲  pause/resume                      │ transient: retry later       │
 ///          │                                    └─► dead letter ◄──────────────┤
 ///          └──────── markDone(offset) ◄── delivery report ◄── output record ◄──┘
@@ -77,7 +78,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         for index in 0..<configuration.decodeConcurrency {
             startThread("ember.decode.\(index)") { $0.decodeLoop() }
         }
-        startThread("ember.embed") { $0.embedLoop() }
+        for index in 0..<configuration.embedLanes {
+            startThread("ember.embed.\(index)") { $0.embedLoop() }
+        }
         startThread("ember.consumer") { $0.consumerLoop() }
     }
 
@@ -267,9 +270,12 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func embedLoop() {
         while true {
-            // Embedding one by one (batch-invariant), waiting for a fuller batch gains nothing.
+            // Embedding one by one (batch-invariant), a lane takes one item at a time, so
+            // the lanes share the queue evenly and none waits for a fuller batch.
             let oneByOne = processor.embedsOneByOne
-            let batch = embedQueue.take(upTo: configuration.maxBatchSize, maxWait: oneByOne ? 0 : configuration.maxBatchWaitSeconds)
+            let batch = oneByOne
+                ? embedQueue.take(upTo: 1)
+                : embedQueue.take(upTo: configuration.maxBatchSize, maxWait: configuration.maxBatchWaitSeconds)
             if batch.isEmpty { return }
             var current: [PreparedWork] = []
             for item in batch {

@@ -11,6 +11,11 @@ public struct PipelineConfiguration: Sendable, Equatable {
     public var deadLetterTopic = "video.uploaded.dlq"
     /// Items fetched and decoded concurrently. Default 2.
     public var decodeConcurrency = 2
+    /// Embedding threads ("lanes"), each running the model on its own items with its
+    /// own scratch arena. One per core keeps every core busy when the model runs on one
+    /// BLAS thread (`model.threads` 1): per-item work (attention, activations, depthwise
+    /// convolutions) parallelizes too, which extra BLAS threads do not give. Default 2.
+    public var embedLanes = 2
     /// Items waiting for the embedding stage. Default 32.
     public var embedQueueCapacity = 32
     /// Largest micro-batch handed to the model. Default 16.
@@ -51,6 +56,7 @@ public struct PipelineConfiguration: Sendable, Equatable {
         try require(!deadLetterTopic.isEmpty, "pipeline dead-letter topic must not be empty")
         try require(outputTopic != deadLetterTopic, "output and dead-letter topics must differ")
         try require(decodeConcurrency >= 1, "decode concurrency must be at least 1, got \(decodeConcurrency)")
+        try require(embedLanes >= 1, "embed lanes must be at least 1, got \(embedLanes)")
         try require(embedQueueCapacity >= 1, "embed queue capacity must be at least 1, got \(embedQueueCapacity)")
         try require(maxBatchSize >= 1, "max batch size must be at least 1, got \(maxBatchSize)")
         try require(maxBatchWaitSeconds >= 0, "max batch wait must not be negative")

@@ -20,6 +20,7 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model = ModelDirectory.resolved()
     @Option(help: "Keep re-sending the samples for this many seconds (RSS over time); 0: one pass.") var duration: Double = 0
     @Option(help: "Decode threads.") var decodeConcurrency = 2
+    @Option(help: "Embedding lanes (the worker's pipeline.embed_lanes), for the pipeline and the engine-only bound.") var embedLanes = PipelineConfiguration().embedLanes
     @Flag(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
 
     func run() throws {
@@ -37,21 +38,28 @@ struct BenchPipeline: ParsableCommand {
         // 1. Engine-only bound: the same items, decoded beforehand, embedded back to back.
         let parsed = try events.map { try UploadEvent.parse(Array($0.utf8)) }
         let prepared = try parsed.map { try processor.prepare($0) }
-        // Best of two passes (the first also pays for page faults and warm-up), on a
-        // Dispatch thread like the pipeline's embedding stage.
+        // Best of two passes (the first also pays for page faults and warm-up), on
+        // Dispatch threads like the pipeline's embedding lanes: lane k embeds chunks
+        // k, k + lanes, … (chunks of one item when batch-invariant, else of 16).
+        let lanes = embedLanes
+        let chunkSize = processor.embedsOneByOne ? 1 : 16
         let engineSeconds = onDispatchThread {
             var best = Double.infinity
             for _ in 0..<2 {
                 let engineStart = ContinuousClock.now
-                for chunk in stride(from: 0, to: prepared.count, by: 16) {
-                    _ = processor.embed(Array(prepared[chunk..<min(chunk + 16, prepared.count)]))
+                let chunks = Array(stride(from: 0, to: prepared.count, by: chunkSize))
+                DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+                    for chunk in chunks.indices where chunk % lanes == lane {
+                        let start = chunks[chunk]
+                        _ = processor.embed(Array(prepared[start..<min(start + chunkSize, prepared.count)]))
+                    }
                 }
                 best = min(best, (ContinuousClock.now - engineStart).seconds)
             }
             return best
         }
         let engineRate = Double(prepared.count) / engineSeconds
-        print(String(format: "engine only:  %6.2f items/s  (%.1f s for %d items)", engineRate, engineSeconds, prepared.count))
+        print(String(format: "engine only:  %6.2f items/s  (%.1f s for %d items, %d lanes)", engineRate, engineSeconds, prepared.count, lanes))
 
         // 2. End to end through Kafka with the worker's pipeline.
         let id = UUID().uuidString.prefix(8).lowercased()
@@ -77,6 +85,7 @@ struct BenchPipeline: ParsableCommand {
         pipelineConfiguration.outputTopic = output
         pipelineConfiguration.deadLetterTopic = deadLetters
         pipelineConfiguration.decodeConcurrency = decodeConcurrency
+        pipelineConfiguration.embedLanes = embedLanes
         pipelineConfiguration.metricsIntervalSeconds = 0
         let pipeline = try EmbeddingPipeline(
             configuration: pipelineConfiguration, input: consumer, output: producer, processor: processor, logger: logger)

@@ -114,6 +114,7 @@ extension Setting {
             string("metrics.prometheus_host", \.prometheusHost, doc: "Address the Prometheus endpoint listens on."),
 
             int("pipeline.decode_concurrency", \.pipeline.decodeConcurrency, 1...256, doc: "Items fetched and decoded at once."),
+            int("pipeline.embed_lanes", \.pipeline.embedLanes, 1...256, doc: "Embedding threads, each with its own items (one per core)."),
             int("pipeline.embed_queue_capacity", \.pipeline.embedQueueCapacity, 1...100_000, doc: "Decoded items waiting for the model."),
             int("pipeline.max_batch_size", \.pipeline.maxBatchSize, 1...4096, doc: "Items per model call."),
             milliseconds("pipeline.max_batch_wait_ms", \.pipeline.maxBatchWaitSeconds, doc: "Wait to fill a batch once one item is ready, ms."),

@@ -180,10 +180,24 @@ def main():
     summary = {}
     if "peer" in results and "ember" in results:
         summary["ratio_items_per_s"] = round(results["ember"][0]["items_per_s"] / results["peer"][0]["items_per_s"], 2)
-        cosines = []
+        cosines, by_tower = [], {}
+        manifest = json.load(open(os.path.join(args.model, "manifest.json")))
+        widths = {"text": 384, "vision": 1280, "audio": 384}
+        worst = None
         for item_id, record in vectors["ember"].items():
             a, b = decode(record), decode(vectors["peer"][item_id])
-            cosines.append(float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b))))
+            cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            cosines.append(cosine)
+            if worst is None or cosine < worst[1]:
+                worst = (item_id, cosine)
+            offset = 0
+            for name in manifest["fusion"]["order"]:
+                x, y = a[offset:offset + widths[name]], b[offset:offset + widths[name]]
+                offset += widths[name]
+                if np.linalg.norm(x) > 0 and np.linalg.norm(y) > 0:
+                    by_tower.setdefault(name, []).append(float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y))))
+        summary["cosine_by_tower_min"] = {name: round(min(v), 5) for name, v in by_tower.items()}
+        summary["worst_item"] = worst[0]
         summary["cosine_min"] = round(min(cosines), 5)
         summary["cosine_mean"] = round(float(np.mean(cosines)), 5)
         summary["items_compared"] = len(cosines)

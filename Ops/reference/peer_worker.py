@@ -137,8 +137,9 @@ def path_of(uri, media_root):
     return path
 
 
-def keyframes(path, max_frames):
-    """Up to `max_frames` keyframes spread over the video; non-key packets never reach the decoder."""
+def keyframes(path, max_frames, shorter_side):
+    """Up to `max_frames` keyframes spread over the video; non-key packets never reach the
+    decoder. Each is converted to RGB and scaled (bicubic) in one swscale pass."""
     images = []
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -155,10 +156,18 @@ def keyframes(path, max_frames):
                     continue
                 last_slot = slot
             for frame in packet.decode():
-                images.append(frame.to_image())
+                images.append(scaled(frame, shorter_side))
             if not duration and len(images) >= max_frames:
                 break
+        for frame in stream.codec_context.decode(None):  # the decoder holds the last frames back
+            images.append(scaled(frame, shorter_side))
     return images[:max_frames]
+
+
+def scaled(frame, shorter_side):
+    scale = shorter_side / min(frame.width, frame.height)
+    return frame.reformat(width=max(1, round(frame.width * scale)), height=max(1, round(frame.height * scale)),
+                          format="rgb24", interpolation="BICUBIC").to_image()
 
 
 def audio_samples(path, rate, seconds):
@@ -183,8 +192,9 @@ def preprocess(image, p):
     """torchvision's eval transform: shorter side to resize_shorter_side (bicubic), centre crop, normalize."""
     image = image.convert("RGB")
     w, h = image.size
-    scale = p["resize_shorter_side"] / min(w, h)
-    image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
+    if min(w, h) != p["resize_shorter_side"]:
+        scale = p["resize_shorter_side"] / min(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
     w, h = image.size
     left, top = int(round((w - p["size"]) / 2.0)), int(round((h - p["size"]) / 2.0))
     image = image.crop((left, top, left + p["size"], top + p["size"]))
@@ -206,7 +216,8 @@ def prepare(model, message, args):
     video, cover = event.get("video_uri"), event.get("cover_uri")
     if video:
         path = path_of(video, args.media_root)
-        item["frames"] = [preprocess(im, model.vision_pre) for im in keyframes(path, args.max_keyframes)]
+        item["frames"] = [preprocess(im, model.vision_pre)
+                          for im in keyframes(path, args.max_keyframes, model.vision_pre["resize_shorter_side"])]
         a = model.audio_pre
         samples = audio_samples(path, a["sample_rate"], a["window_seconds"])
         if samples is not None and len(samples) >= a["n_fft"]:

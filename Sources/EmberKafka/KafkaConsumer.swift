@@ -241,6 +241,10 @@ public final class KafkaConsumer: @unchecked Sendable {
     public var isPaused: Bool { state.withLock { $0.paused } }
 
     /// The partitions assigned to this member now.
+    /// The member id the group coordinator gave this consumer; nil until it has joined.
+    /// Safe from any thread (librdkafka answers through its group thread).
+    public var groupMemberID: String? { client.groupMemberID() }
+
     public var assignment: [KafkaTopicPartition] { state.withLock { Array($0.partitions.keys) }.sorted() }
 
     /// Stores the done watermarks and commits them synchronously.

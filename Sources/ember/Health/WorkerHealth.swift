@@ -146,7 +146,9 @@ final class KafkaProbe: @unchecked Sendable {
         var nextMetadata = ContinuousClock.now + .seconds(interval)
         while !lock.withLock({ stopped }) {
             if let consumer {
-                let current = (id: consumer.groupMemberID, partitions: consumer.assignment.count)
+                // The member id arrives with the JoinGroup answer, the assignment only
+                // after SyncGroup: a member is joined once it was given one (maybe empty).
+                let current = (id: consumer.isGroupMember ? consumer.groupMemberID : nil, partitions: consumer.assignment.count)
                 lock.withLock { member = current }
                 if let lag = consumer.totalLag() { lagGauge.record(lag) }
             }

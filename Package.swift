@@ -30,6 +30,11 @@ let package = Package(
         // Already resolved through swift-configuration's YAML trait; used directly to list
         // the keys a configuration file sets (unknown keys are start-up errors).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // W3C trace context and per-stage spans; an exporter (swift-otel) is left to the
+        // deployment (README, "Tracing").
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.0"),
+        // /metrics, /healthz, /readyz (README, "HTTP server": measured against Hummingbird).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // System libraries: a module map plus shim.h with static inline wrappers for
@@ -65,6 +70,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]),
         .executableTarget(
             name: "ember",
@@ -77,12 +83,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
             ]),
 
         .testTarget(name: "EmberKafkaTests", dependencies: ["EmberKafka"]),
         .testTarget(name: "EmberMediaTests", dependencies: ["EmberContract", "EmberMedia"], exclude: ["Fixtures"]),
         .testTarget(name: "EmberModelTests", dependencies: ["EmberContract", "EmberMedia", "EmberModel"], exclude: ["Fixtures"]),
-        .testTarget(name: "EmberPipelineTests", dependencies: ["EmberContract", "EmberPipeline"]),
+        .testTarget(
+            name: "EmberPipelineTests",
+            dependencies: ["EmberContract", "EmberPipeline", .product(name: "InMemoryTracing", package: "swift-distributed-tracing")]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "EmberWorkerTests", dependencies: ["EmberKafka", "EmberModel", "EmberPipeline", "ember"]),
     ],

@@ -56,6 +56,9 @@ public final class KafkaConsumer: @unchecked Sendable {
         var partitions: [KafkaTopicPartition: PartitionState] = [:]
         var paused = false
         var closed = false
+        /// An assignment (possibly empty) was served since the last lost one: the
+        /// consumer is a member of its group, with partitions or idle.
+        var inGroup = false
     }
 
     private struct PartitionState {
@@ -143,6 +146,7 @@ public final class KafkaConsumer: @unchecked Sendable {
         case .assigned(let partitions):
             let paused = state.withLock { state in
                 for partition in partitions { state.partitions[partition] = PartitionState() }
+                state.inGroup = true
                 return state.paused
             }
             // librdkafka keeps a partition's pause flag across unassign/assign, so a
@@ -160,6 +164,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                 }
             }
             if lost {
+                state.withLock { $0.inGroup = false }
                 logger.warning("Kafka partitions lost; their in-flight work is not committed", metadata: ["kafka.partitions": "\(partitions.sorted())"])
                 pendingEvents.append(.lost(partitions))
             } else {
@@ -241,6 +246,14 @@ public final class KafkaConsumer: @unchecked Sendable {
     public var isPaused: Bool { state.withLock { $0.paused } }
 
     /// The partitions assigned to this member now.
+    /// The member id the group coordinator gave this consumer; nil until it has joined.
+    /// Safe from any thread (librdkafka answers through its group thread).
+    public var groupMemberID: String? { client.groupMemberID() }
+
+    /// True once the group has handed this consumer an assignment (an idle member gets
+    /// an empty one), until its partitions are lost; false while it is still joining.
+    public var isGroupMember: Bool { state.withLock { $0.inGroup } }
+
     public var assignment: [KafkaTopicPartition] { state.withLock { Array($0.partitions.keys) }.sorted() }
 
     /// Stores the done watermarks and commits them synchronously.

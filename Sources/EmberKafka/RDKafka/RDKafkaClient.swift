@@ -297,6 +297,14 @@ final class RDKafkaClient: @unchecked Sendable {
         if error != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: error) }
     }
 
+    /// The group member id, or nil before the consumer has joined its group.
+    func groupMemberID() -> String? {
+        guard let id = rd_kafka_memberid(handle) else { return nil }
+        defer { rd_kafka_mem_free(handle, id) }
+        let text = String(cString: id)
+        return text.isEmpty ? nil : text
+    }
+
     // MARK: metadata and admin
 
     /// Partition counts of every topic in the cluster (one Metadata request).

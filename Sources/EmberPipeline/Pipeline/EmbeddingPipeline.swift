@@ -1,6 +1,7 @@
 import EmberKafka
 import Foundation
 import Logging
+import Tracing
 
 /// The bounded pipeline: consume → decode (N threads) → embedding (M lanes, each one
 /// item at a time when batch-invariant, else micro-batches) → produce, with
@@ -22,6 +23,8 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         var message: KafkaMessage
         var attempts = 1
         var admittedAt = DispatchTime.now().uptimeNanoseconds
+        /// The item's trace context (after its `consume` span).
+        var trace = InstrumentationContext.topLevel
     }
 
     struct PreparedWork: Sendable {
@@ -35,6 +38,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
     private let output: any PipelineOutput
     private let processor: Processor
     public let metrics: PipelineMetrics
+    /// Liveness of the stage threads, for `/healthz`.
+    public let heartbeats = StageHeartbeats()
+    private let tracing: PipelineTracing
     private let logger: Logger
 
     private let decodeQueue: BlockingQueue<Work>
@@ -56,7 +62,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     public init(
         configuration: PipelineConfiguration, input: any PipelineInput, output: any PipelineOutput,
-        processor: Processor, metrics: PipelineMetrics = PipelineMetrics(), logger: Logger
+        processor: Processor, metrics: PipelineMetrics = PipelineMetrics(), tracer: (any Tracer)? = nil, logger: Logger
     ) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
@@ -64,6 +70,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         self.output = output
         self.processor = processor
         self.metrics = metrics
+        tracing = PipelineTracing(enabled: configuration.propagateTraceContext, tracer: tracer)
         self.logger = logger
         // The in-flight window bounds the decode queue; it never holds more than that.
         decodeQueue = BlockingQueue(capacity: configuration.maxInFlight)
@@ -76,12 +83,12 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
     /// Starts the stage threads and returns at once.
     public func start() {
         for index in 0..<configuration.decodeConcurrency {
-            startThread("ember.decode.\(index)") { $0.decodeLoop() }
+            startThread("ember.decode.\(index)") { $0.decodeLoop(slot: $1) }
         }
         for index in 0..<configuration.embedLanes {
-            startThread("ember.embed.\(index)") { $0.embedLoop() }
+            startThread("ember.embed.\(index)") { $0.embedLoop(slot: $1) }
         }
-        startThread("ember.consumer") { $0.consumerLoop() }
+        startThread("ember.consumer") { $0.consumerLoop(slot: $1) }
     }
 
     /// Stops admitting new messages and drains: in-flight items get
@@ -107,23 +114,26 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         }
     }
 
-    private func startThread(_ label: String, _ body: @escaping @Sendable (EmbeddingPipeline) -> Void) {
+    private func startThread(_ label: String, _ body: @escaping @Sendable (EmbeddingPipeline, Int) -> Void) {
         finished.enter()
+        let slot = heartbeats.register(String(label.dropFirst("ember.".count)))
         DispatchQueue(label: label).async { [self] in
-            body(self)
+            body(self, slot)
+            heartbeats.finish(slot)
             finished.leave()
         }
     }
 
     // MARK: consumer stage
 
-    private func consumerLoop() {
+    private func consumerLoop(slot: Int) {
         var isPaused = false
         var drainDeadline: UInt64?
         var lastReport = DispatchTime.now().uptimeNanoseconds
         defer { shutDown() }
         do {
             while true {
+                heartbeats.beat(slot)
                 let (stopping, wantsPause, inFlight, failed) = lock.withLock { (stopRequested, tracker.wantsPause, tracker.inFlight, failure != nil) }
                 if failed { break }  // nothing more can be acknowledged: stop at once, commit what was
                 if stopping && drainDeadline == nil {
@@ -188,7 +198,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
         let ticket = lock.withLock { tracker.admit(partition, offset: message.offset) }
         // Bounded by the in-flight window: the input pauses at maxInFlight.
-        decodeQueue.force(Work(ticket: ticket, message: message))
+        decodeQueue.force(Work(ticket: ticket, message: message, trace: tracing.consumed(message)))
     }
 
     private func revoke(_ partitions: [KafkaTopicPartition]) {
@@ -223,12 +233,17 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     // MARK: decode stage
 
-    private func decodeLoop() {
+    private func decodeLoop(slot: Int) {
+        heartbeats.idle(slot)
         while let work = decodeQueue.take().first {
+            heartbeats.busy(slot)
+            defer { heartbeats.idle(slot) }
             guard shouldProcess(work) else {
                 finish(work, delivered: false)
                 continue
             }
+            let span = tracing.startSpan("decode", work.trace)
+            defer { span.end() }
             let start = DispatchTime.now().uptimeNanoseconds
             let event: UploadEvent
             do {
@@ -268,8 +283,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     // MARK: embed stage
 
-    private func embedLoop() {
+    private func embedLoop(slot: Int) {
         while true {
+            heartbeats.idle(slot)
             // Embedding one by one (batch-invariant), a lane takes one item at a time, so
             // the lanes share the queue evenly and none waits for a fuller batch.
             let oneByOne = processor.embedsOneByOne
@@ -277,14 +293,17 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 ? embedQueue.take(upTo: 1)
                 : embedQueue.take(upTo: configuration.maxBatchSize, maxWait: configuration.maxBatchWaitSeconds)
             if batch.isEmpty { return }
+            heartbeats.busy(slot)
             var current: [PreparedWork] = []
             for item in batch {
                 if shouldProcess(item.work) { current.append(item) } else { finish(item.work, delivered: false) }
             }
             guard !current.isEmpty else { continue }
             let start = DispatchTime.now().uptimeNanoseconds
+            let spanStart = DefaultTracerClock.now
             let results = processor.embed(current.map(\.prepared))
             metrics.duration(.embed, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
+            for item in current { tracing.recordSpan("embed", item.work.trace, from: spanStart, batchSize: current.count) }
             for size in oneByOne ? Array(repeating: 1, count: current.count) : [current.count] { metrics.batch(size: size) }
             for (index, item) in current.enumerated() {
                 let result = index < results.count ? results[index] : .failure(ItemFailure(.modelError, "model returned \(results.count) results for \(current.count) items"))
@@ -319,8 +338,11 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             deadLetter(item.work, ItemFailure(.modelError, "cannot encode the output record: \(error)"))
             return
         }
+        let span = tracing.startSpan("produce", item.work.trace, kind: .producer)
+        defer { span.end() }
         let output = KafkaProducerRecord(
-            topic: configuration.outputTopic, key: Array(item.event.itemID.utf8), value: value, headers: record.headers)
+            topic: configuration.outputTopic, key: Array(item.event.itemID.utf8), value: value,
+            headers: tracing.headers(record.headers, for: span))
         send(item.work, output) { [self] in metrics.produced() }
     }
 
@@ -328,9 +350,13 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         logger.debug(
             "dead letter",
             metadata: ["partition": "\(work.ticket.partition)", "offset": "\(work.ticket.offset)", "error": "\(failure)"])
-        let record = KafkaDeadLetter.record(
+        var record = KafkaDeadLetter.record(
             for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
             errorMessage: failure.message, attempts: work.attempts)
+        let span = tracing.startSpan("produce", work.trace, kind: .producer)
+        defer { span.end() }
+        span.attributes["ember.error_class"] = failure.failureClass.rawValue
+        record.headers = tracing.headers(record.headers, for: span)
         send(work, record, as: .deadLetter(failure)) { [self] in metrics.deadLettered(failure.failureClass) }
     }
 

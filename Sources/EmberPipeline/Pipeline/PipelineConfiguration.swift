@@ -38,6 +38,9 @@ public struct PipelineConfiguration: Sendable, Equatable {
     public var drainTimeoutSeconds = 30.0
     /// Seconds between metrics log lines; 0 disables them. Default 10.
     public var metricsIntervalSeconds = 10.0
+    /// Carry W3C trace context (`traceparent`, `tracestate`) from input events to output
+    /// records and dead letters, with a span per stage. Default true.
+    public var propagateTraceContext = true
 
     public init() {}
 

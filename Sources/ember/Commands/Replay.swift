@@ -46,10 +46,13 @@ struct Replay: AsyncParsableCommand {
 
         do {
             let setup = WorkerSetup(configuration: configuration, logger: logger)
-            let metricsEndpoint = try setup.startMetricsEndpoint()
-            defer { metricsEndpoint?.stop() }
+            let health = WorkerHealth(stallSeconds: configuration.healthStallSeconds, needsGroup: false)
+            let metricsEndpoint = try await setup.startMetricsEndpoint(health: health)
+            defer { metricsEndpoint?.stop(); health.stop() }
             let processor = try setup.loadProcessor()
-            try setup.checkTopics([configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
+            health.modelLoaded(processor.modelID)
+            let admin = try setup.checkTopics([configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
+            health.watchKafka(KafkaProbe(admin: admin, consumer: nil, answeredNow: true))
             let replay: KafkaReplay
             do {
                 replay = try KafkaReplay(configuration: replayConfiguration, logger: logger)
@@ -59,7 +62,7 @@ struct Replay: AsyncParsableCommand {
             let planned = replay.ranges.map { "\($0.partition):\($0.start)..<\($0.end)" }.joined(separator: ",")
             logger.info("replay planned", metadata: ["ranges": "\(planned)", "messages": "\(replay.progress.plannedOffsets)"])
             let input = ReplayInput(replay, maxPerSecond: rate)
-            let pipeline = try await setup.runPipeline(input: input, processor: processor)
+            let pipeline = try await setup.runPipeline(input: input, processor: processor, health: health)
             let progress = input.progress
             logger.info(
                 "replay finished",

@@ -18,11 +18,15 @@ struct Run: AsyncParsableCommand {
         logger.info("starting ember run", metadata: configuration.logDescription.mapValues { .string($0) })
         do {
             let setup = WorkerSetup(configuration: configuration, logger: logger)
-            let metricsEndpoint = try setup.startMetricsEndpoint()
-            defer { metricsEndpoint?.stop() }
+            let health = WorkerHealth(stallSeconds: configuration.healthStallSeconds, needsGroup: true)
+            let metricsEndpoint = try await setup.startMetricsEndpoint(health: health)
+            defer { metricsEndpoint?.stop(); health.stop() }
             let processor = try setup.loadProcessor()
-            try setup.checkTopics([configuration.kafka.inputTopic, configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
-            try await setup.runPipeline(input: try setup.makeConsumer(), processor: processor)
+            health.modelLoaded(processor.modelID)
+            let admin = try setup.checkTopics([configuration.kafka.inputTopic, configuration.pipeline.outputTopic, configuration.pipeline.deadLetterTopic])
+            let consumer = try setup.makeConsumer()
+            health.watchKafka(KafkaProbe(admin: admin, consumer: consumer, answeredNow: true))
+            try await setup.runPipeline(input: consumer, processor: processor, health: health)
         } catch let error as StartupError {
             logger.critical("start-up failed", metadata: ["reason": "\(error)"])
             throw ExitCode(2)

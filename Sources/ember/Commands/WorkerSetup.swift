@@ -29,8 +29,9 @@ struct WorkerSetup {
     }
 
     /// Checks the broker answers and the topics exist, creating missing ones when
-    /// `topics.create_partitions` > 0.
-    func checkTopics(_ topics: [String]) throws {
+    /// `topics.create_partitions` > 0. Returns the admin client (readiness keeps asking it).
+    @discardableResult
+    func checkTopics(_ topics: [String]) throws -> KafkaAdmin {
         let admin: KafkaAdmin
         let existing: [String: Int]
         do {
@@ -40,7 +41,7 @@ struct WorkerSetup {
             throw StartupError("cannot reach the Kafka brokers at \(configuration.kafka.brokers): \(error)")
         }
         let missing = topics.filter { existing[$0] == nil }
-        guard !missing.isEmpty else { return }
+        guard !missing.isEmpty else { return admin }
         guard configuration.kafka.createPartitions > 0 else {
             throw StartupError("topics do not exist: \(missing.joined(separator: ", ")) (create them, or set topics.create_partitions)")
         }
@@ -50,15 +51,16 @@ struct WorkerSetup {
             throw StartupError("cannot create topics \(missing.joined(separator: ", ")): \(error)")
         }
         logger.info("created topics", metadata: ["topics": "\(missing)", "partitions": "\(configuration.kafka.createPartitions)"])
+        return admin
     }
 
-    /// Starts the Prometheus endpoint when `metrics.prometheus_port` is set. Call before
-    /// anything creates a metric: it bootstraps swift-metrics.
-    func startMetricsEndpoint() throws -> PrometheusEndpoint? {
+    /// Starts the metrics and health endpoint when `metrics.prometheus_port` is set. Call
+    /// before anything creates a metric: it bootstraps swift-metrics.
+    func startMetricsEndpoint(health: WorkerHealth) async throws -> MetricsServer? {
         guard configuration.prometheusPort > 0 else { return nil }
         do {
-            return try PrometheusEndpoint.bootstrap(
-                host: configuration.prometheusHost, port: UInt16(configuration.prometheusPort), logger: logger)
+            return try await MetricsServer.bootstrap(
+                host: configuration.prometheusHost, port: UInt16(configuration.prometheusPort), health: health, logger: logger)
         } catch {
             throw StartupError("\(error)")
         }
@@ -68,10 +70,13 @@ struct WorkerSetup {
     /// finishes or SIGTERM/SIGINT has drained it, then closes the producer. Returns
     /// the pipeline for its totals.
     @discardableResult
-    func runPipeline(input: any PipelineInput, processor: MediaModelProcessor) async throws -> EmbeddingPipeline<MediaModelProcessor> {
+    func runPipeline(
+        input: any PipelineInput, processor: MediaModelProcessor, health: WorkerHealth? = nil
+    ) async throws -> EmbeddingPipeline<MediaModelProcessor> {
         let producer = try makeProducer()
         let pipeline = try EmbeddingPipeline(
             configuration: configuration.pipeline, input: input, output: producer, processor: processor, logger: logger)
+        health?.watch(pipeline.heartbeats)
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup)],

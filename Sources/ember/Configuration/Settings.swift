@@ -113,6 +113,11 @@ extension Setting {
             int("metrics.prometheus_port", \.prometheusPort, 0...65535, doc: "Serve Prometheus text at http://HOST:PORT/metrics; 0: no endpoint."),
             string("metrics.prometheus_host", \.prometheusHost, doc: "Address the Prometheus endpoint listens on."),
 
+            seconds("health.stall_timeout_s", \.healthStallSeconds, minimum: 1,
+                    doc: "/healthz (on the metrics port) fails when a pipeline thread has been busy on one poll, item or batch longer than this, seconds; keep it above media.total_timeout_s."),
+            bool("tracing.propagate", \.pipeline.propagateTraceContext,
+                 doc: "Carry W3C traceparent/tracestate from input events to output records and dead letters, with a span per stage (consume, decode, embed, produce)."),
+
             int("pipeline.decode_concurrency", \.pipeline.decodeConcurrency, 1...256, doc: "Items fetched and decoded at once."),
             int("pipeline.embed_lanes", \.pipeline.embedLanes, 1...256, doc: "Embedding threads, each with its own items (one per core)."),
             int("pipeline.embed_queue_capacity", \.pipeline.embedQueueCapacity, 1...100_000, doc: "Decoded items waiting for the model."),

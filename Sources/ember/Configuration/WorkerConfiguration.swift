@@ -33,6 +33,9 @@ struct WorkerConfiguration: Sendable, Equatable {
     /// Serve Prometheus text on this port at `/metrics`; 0 turns the endpoint off.
     var prometheusPort = 0
     var prometheusHost = "0.0.0.0"
+    /// `/healthz` fails when a pipeline thread has been busy on one poll, item or batch
+    /// longer than this (above `media.total_timeout_s`).
+    var healthStallSeconds = 300.0
     var pipeline = PipelineConfiguration()
 
     /// The worker's media defaults: EmberMedia's, with loopback and private addresses

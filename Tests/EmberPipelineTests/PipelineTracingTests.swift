@@ -128,16 +128,16 @@ struct PipelineTracingTests {
         let processor = FakeProcessor(gated: true)
         let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "held"))])
         let pipeline = try EmbeddingPipeline(
-            configuration: configuration { $0.decodeConcurrency = 2 }, input: input, output: FakeOutput(), processor: processor,
+            configuration: configuration { $0.decodeConcurrency = 2; $0.embedLanes = 2 }, input: input, output: FakeOutput(), processor: processor,
             logger: Logger(label: "test"))
         pipeline.start()
         #expect(eventually { processor.prepareCount == 1 })
         Thread.sleep(forTimeInterval: 0.3)
         let slots = pipeline.heartbeats.snapshot()
-        #expect(Set(slots.map(\.name)) == ["decode.0", "decode.1", "embed", "consumer"])
+        #expect(Set(slots.map(\.name)) == ["decode.0", "decode.1", "embed.0", "embed.1", "consumer"])
         let stalled = pipeline.heartbeats.stalled(after: 0.2)
         #expect(stalled.map(\.name).count == 1 && stalled[0].name.hasPrefix("decode."), "\(slots)")
-        #expect(slots.first { $0.name == "embed" }?.busySeconds == nil, "the embed thread waits on an empty queue: idle")
+        #expect(slots.filter { $0.name.hasPrefix("embed.") }.allSatisfy { $0.busySeconds == nil }, "the embed lanes wait on an empty queue: idle")
         processor.open(1)
         #expect(eventually { pipeline.heartbeats.stalled(after: 0.2).isEmpty })
         pipeline.requestStop()

@@ -76,7 +76,7 @@ struct WorkerOperationsTests {
 
         let live = try Self.get(base + "/healthz")
         #expect(live.status == 200, "\(live.body)")
-        for thread in ["consumer", "embed", "decode.0", "decode.1"] {
+        for thread in ["consumer", "embed.0", "embed.1", "decode.0", "decode.1"] {
             #expect(live.body.contains("\(thread): "), "\(live.body)")
         }
         #expect(try Self.get(base + "/nothing").status == 404)

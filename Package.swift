@@ -27,6 +27,8 @@ let package = Package(
         // Already resolved through swift-configuration's YAML trait; used directly to list
         // the keys a configuration file sets (unknown keys are start-up errors).
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // Protocol Buffers output records: the runtime only; the generated code is committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries: a module map plus shim.h with static inline wrappers for
@@ -59,6 +61,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .executableTarget(
             name: "ember",

@@ -8,6 +8,8 @@ public struct MediaModelProcessor: ItemProcessor {
     /// One item's model inputs, ready for the embedding stage.
     public struct Prepared: Sendable {
         public var input: ItemInput
+        /// For semantic-ID disambiguation.
+        public var itemID = ""
     }
 
     public let engine: EmbeddingEngine
@@ -19,6 +21,8 @@ public struct MediaModelProcessor: ItemProcessor {
     /// Embed each item of a micro-batch on its own, so an item's vector does not depend
     /// on which items shared its batch (see `init`).
     public let batchInvariant: Bool
+    /// Assigns each embedding its semantic ID when a codebook is configured.
+    public var semanticIDs: SemanticIDAssigner?
 
     public var modelID: String { engine.modelID }
 
@@ -66,7 +70,7 @@ public struct MediaModelProcessor: ItemProcessor {
         var input = ItemInput(text: engine.manifest.towers.text == nil ? nil : event.text)
         let videoURI = event.videoURI.flatMap { $0.isEmpty ? nil : $0 }
         let coverURI = event.coverURI.flatMap { $0.isEmpty ? nil : $0 }
-        guard videoURI != nil || coverURI != nil else { return Prepared(input: input) }
+        guard videoURI != nil || coverURI != nil else { return Prepared(input: input, itemID: event.itemID) }
 
         let media: DecodedMedia
         do {
@@ -92,23 +96,29 @@ public struct MediaModelProcessor: ItemProcessor {
         if input.text == nil && input.frames.isEmpty && input.logMel == nil {
             throw ItemFailure(.noContent, "the media has no video frames, cover or audio the model can use")
         }
-        return Prepared(input: input)
+        return Prepared(input: input, itemID: event.itemID)
     }
 
     public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
         let inputs = batch.map(\.input)
         let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0]) } : engine.embedEach(inputs)
-        return results.map { result in
+        return zip(batch, results).map { prepared, result in
             switch result {
             case .success(let embedding):
-                .success(
+                let semanticID: [Int]?
+                do {
+                    semanticID = try semanticIDs?.semanticID(for: embedding.vector, itemID: prepared.itemID)
+                } catch {
+                    return .failure(ItemFailure(.modelError, "\(error)"))
+                }
+                return .success(
                     EmbeddedItem(
-                        vector: embedding.vector,
+                        vector: embedding.vector, semanticID: semanticID,
                         modalities: .init(
                             visionFrames: embedding.modalities.visionFrames, textTokens: embedding.modalities.textTokens,
                             audioSeconds: embedding.modalities.audioSeconds)))
             case .failure(let error):
-                .failure(ItemFailure(.modelError, "\(error)"))
+                return .failure(ItemFailure(.modelError, "\(error)"))
             }
         }
     }

@@ -3,7 +3,7 @@
 /// rows gives all the dot products.
 ///
 /// Shapes: rows (n, dim), centroids (k, dim), centroidNorms (k) = ‖c‖², scores (block, k).
-struct NearestCentroid {
+struct NearestCentroid: Sendable, Equatable {
     /// Rows per GEMM: large enough for BLAS to run at full speed, small enough that the
     /// score block (block × k floats, 8 MB for k = 256) stays small.
     static let block = 8192

@@ -115,6 +115,7 @@ struct BenchSemantic: ParsableCommand {
             let query = Array(index[0..<dim])
             var scores = [Float](repeating: 0, count: recent)
             let rounds = 20
+            gemm(m: recent, n: 1, k: dim, a: index, b: query, c: &scores)  // warm-up: BLAS threads, caches
             let started = ContinuousClock.now
             for _ in 0..<rounds { gemm(m: recent, n: 1, k: dim, a: index, b: query, c: &scores) }
             let perItem = Self.seconds(ContinuousClock.now - started) / Double(rounds)

@@ -39,7 +39,8 @@ struct TrainingVectors {
         count += 1
     }
 
-    /// Ember output records, one JSON object per line (`ember inspect --json` prints them).
+    /// Ember output records, one JSON object per line (`ember inspect --json` prints them,
+    /// then a summary line).
     static func jsonLines(_ url: URL, limit: Int?) throws -> TrainingVectors {
         var vectors = TrainingVectors()
         let text = try String(contentsOf: url, encoding: .utf8)

@@ -11,7 +11,7 @@ struct CodebookTrain: ParsableCommand {
         discussion: """
             Input: --topic (output records from the beginning of the topic to its end when \
             reading starts; duplicates of an item keep the last), or --file with Ember JSONL \
-            records (one per line, as `ember inspect --json` prints) or a raw little-endian \
+            records (one per line, as `ember inspect --json` prints before its summary line) or a raw little-endian \
             float32 matrix (--dim and --model-id then say what it is).
             """)
 

@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.0"),
         // /metrics, /healthz, /readyz (README, "HTTP server": measured against Hummingbird).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // Protocol Buffers output records: the runtime only; the generated code is committed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // System libraries: a module map plus shim.h with static inline wrappers for
@@ -71,6 +73,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
         .executableTarget(
             name: "ember",

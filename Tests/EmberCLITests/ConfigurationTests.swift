@@ -80,7 +80,9 @@ struct ConfigurationTests {
     @Test("malformed values are errors naming the key", arguments: [
         (["EMBER_PIPELINE_MAX_BATCH_SIZE": "lots"], "pipeline.max_batch_size must be an integer"),
         (["EMBER_LOG_LEVEL": "loud"], "log.level must be one of"),
-        (["EMBER_PIPELINE_OUTPUT_DTYPE": "bf16"], "pipeline.output_dtype must be f16 or f32"),
+        (["EMBER_OUTPUT_ENCODING": "bf16"], "output.encoding must be one of f32, f16, int8, binary"),
+        (["EMBER_OUTPUT_FORMAT": "avro"], "output.format must be json or protobuf"),
+        (["EMBER_MODEL_SEMANTIC_ID_DISAMBIGUATION": "counter"], "model.semantic_id_disambiguation must be none or item_hash"),
         (["EMBER_KAFKA_PROPERTIES": "linger.ms"], "kafka.properties entries must be name=value"),
         (["EMBER_PIPELINE_DECODE_CONCURRENCY": "0"], "pipeline.decode_concurrency must be between 1 and 256, got 0"),
         (["EMBER_PIPELINE_RESUME_BELOW": "65"], "pipeline.resume_below must be at most pipeline.max_in_flight (64)"),
@@ -247,7 +249,9 @@ struct ConfigurationTests {
         case "true": "false"
         case "false": "true"
         case "info": "debug"
-        case "f16": "f32"
+        case "f16": "int8"
+        case "json": "protobuf"
+        case "none": "item_hash"
         case "": key == "kafka.properties" ? "linger.ms=5" : "/x"
         case let d where Int(d) != nil: key == "pipeline.max_in_flight" ? "65" : key == "pipeline.resume_below" ? "2" : "\(Int(d)! + 1)"
         default: "changed-\(setting.defaultValue)"

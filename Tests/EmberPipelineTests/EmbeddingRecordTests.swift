@@ -46,9 +46,10 @@ struct EmbeddingRecordTests {
         let bytes = try r.jsonBytes()
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(Set(object.keys) == [
-            "item_id", "model", "dim", "dtype", "embedding", "semantic_id", "modalities", "source",
+            "item_id", "model", "dim", "dtype", "embedding", "semantic_id", "semantic_id_str", "modalities", "source",
             "uploaded_at", "embedded_at",
         ])
+        #expect(object["semantic_id_str"] as? String == "12-255-3")
         #expect(object["dtype"] as? String == "f16")
         #expect(object["embedded_at"] as? String == "2025-11-28T10:00:00Z")
         let modalities = try #require(object["modalities"] as? [String: Any])

@@ -36,16 +36,21 @@ public struct ItemEmbedding: Sendable {
     }
 }
 
-/// How an embedding is serialized: IEEE single or half precision, little-endian.
+/// How an embedding is serialized: IEEE single or half precision, little-endian; `i8`
+/// and `bits` are the compact encodings of `VectorEncoding` (int8 here without its scale).
 public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
     case float32 = "f32"
     case float16 = "f16"
+    case int8 = "i8"
+    case bits = "bits"
 
     /// The vector as little-endian bytes of this type.
     public func littleEndianBytes(of vector: [Float]) -> [UInt8] {
         switch self {
         case .float32: vector.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
         case .float16: vector.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
+        case .int8: VectorEncoding.int8Bytes(of: vector, scale: VectorEncoding.int8Scale(of: vector))
+        case .bits: VectorEncoding.signBits(of: vector)
         }
     }
 
@@ -62,6 +67,8 @@ public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
             return stride(from: 0, to: bytes.count, by: 2).map { i in
                 Float(Float16(bitPattern: UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8))
             }
+        case .int8: return bytes.map { Float(Int8(bitPattern: $0)) }  // unscaled: multiply by the record's scale
+        case .bits: return (0..<(bytes.count * 8)).map { bytes[$0 >> 3] & (1 << ($0 & 7)) != 0 ? 1 : -1 }
         }
     }
 }

@@ -1,9 +1,18 @@
 import Foundation
 
 /// Writes F32 tensors as a `.safetensors` file (header entries in the given order, data
-/// 8-byte aligned). Used to hand benchmark inputs to the PyTorch reference.
-public func writeSafeTensors(_ tensors: [(name: String, shape: [Int], values: [Float])], to url: URL) throws {
+/// 8-byte aligned). Used to hand benchmark inputs to the PyTorch reference and to save
+/// codebooks. `metadata` becomes the `__metadata__` entry, keys sorted, so equal inputs
+/// give equal bytes.
+public func writeSafeTensors(
+    _ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = [:], to url: URL
+) throws {
     var header: [String] = []
+    if !metadata.isEmpty {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        header.append("\"__metadata__\":" + String(decoding: try encoder.encode(metadata), as: UTF8.self))
+    }
     var offset = 0
     for tensor in tensors {
         guard tensor.shape.reduce(1, *) == tensor.values.count else {

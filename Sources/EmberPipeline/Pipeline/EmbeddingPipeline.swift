@@ -326,14 +326,14 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         }
         let message = item.work.message
         let record = EmbeddingRecord(
-            itemID: item.event.itemID, model: processor.modelID, vector: embedded.vector, dtype: configuration.outputDType,
+            itemID: item.event.itemID, model: processor.modelID, vector: embedded.vector, encoding: configuration.outputEncoding,
             semanticID: embedded.semanticID, modalities: embedded.modalities,
             source: .init(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue),
             uploadedAt: item.event.uploadedAt, embeddedAt: Date())
         metrics.embedded(keyframes: embedded.modalities.visionFrames, audioSeconds: embedded.modalities.audioSeconds)
         let value: [UInt8]
         do {
-            value = try record.jsonBytes()
+            value = try configuration.outputFormat.encode(record)
         } catch {
             deadLetter(item.work, ItemFailure(.modelError, "cannot encode the output record: \(error)"))
             return
@@ -342,7 +342,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         defer { span.end() }
         let output = KafkaProducerRecord(
             topic: configuration.outputTopic, key: Array(item.event.itemID.utf8), value: value,
-            headers: tracing.headers(record.headers, for: span))
+            headers: tracing.headers(record.headers(configuration.outputFormat), for: span))
         send(item.work, output) { [self] in metrics.produced() }
     }
 

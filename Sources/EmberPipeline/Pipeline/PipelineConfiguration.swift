@@ -31,8 +31,10 @@ public struct PipelineConfiguration: Sendable, Equatable {
     /// First retry delay; doubles per attempt up to `maxRetryBackoffSeconds`. Default 1 s.
     public var retryBackoffSeconds = 1.0
     public var maxRetryBackoffSeconds = 30.0
-    /// Encoding of output vectors. Default f16.
-    public var outputDType = EmbeddingDType.float16
+    /// Encoding of output vectors (`output.encoding`). Default f16.
+    public var outputEncoding = VectorEncoding.f16
+    /// Serialization of output records (`output.format`). Default JSON.
+    public var outputFormat = RecordFormat.json
     /// On shutdown, time allowed for in-flight items to finish before giving up on them
     /// (they are not committed and will be re-processed). Default 30 s.
     public var drainTimeoutSeconds = 30.0

@@ -9,6 +9,8 @@ public struct MediaModelProcessor: ItemProcessor {
     /// One item's model inputs, ready for the embedding stage.
     public struct Prepared: Sendable {
         public var input: ItemInput
+        /// For semantic-ID disambiguation.
+        public var itemID = ""
     }
 
     public let engine: EmbeddingEngine
@@ -16,6 +18,8 @@ public struct MediaModelProcessor: ItemProcessor {
     /// Embed each item on its own, so an item's vector does not depend on which items
     /// were queued with it (see `init`).
     public let batchInvariant: Bool
+    /// Assigns each embedding its semantic ID when a codebook is configured.
+    public var semanticIDs: SemanticIDAssigner?
 
     public var modelID: String { engine.modelID }
     public var embedsOneByOne: Bool { batchInvariant }
@@ -45,11 +49,11 @@ public struct MediaModelProcessor: ItemProcessor {
         var input = ItemInput(text: engine.manifest.towers.text == nil ? nil : event.text)
         let videoURI = event.videoURI.flatMap { $0.isEmpty ? nil : $0 }
         let coverURI = event.coverURI.flatMap { $0.isEmpty ? nil : $0 }
-        guard videoURI != nil || coverURI != nil else { return Prepared(input: input) }
+        guard videoURI != nil || coverURI != nil else { return Prepared(input: input, itemID: event.itemID) }
         let media = try frontEnd.prepare(videoURI: videoURI, coverURI: coverURI)
         input.frames = media.frames
         input.logMel = media.logMel
-        return Prepared(input: input)
+        return Prepared(input: input, itemID: event.itemID)
     }
 
     /// With `batchInvariant` each item is its own model call; otherwise the whole batch
@@ -57,8 +61,19 @@ public struct MediaModelProcessor: ItemProcessor {
     public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
         let inputs = batch.map(\.input)
         let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0]) } : engine.embedEach(inputs)
-        return results.map { result in
-            result.map { EmbeddedItem(vector: $0.vector, modalities: $0.modalities) }.mapError(ItemFailure.init)
+        return zip(batch, results).map { prepared, result in
+            switch result {
+            case .success(let embedding):
+                let semanticID: [Int]?
+                do {
+                    semanticID = try semanticIDs?.semanticID(for: embedding.vector, itemID: prepared.itemID)
+                } catch {
+                    return .failure(ItemFailure(.modelError, "\(error)"))
+                }
+                return .success(EmbeddedItem(vector: embedding.vector, semanticID: semanticID, modalities: embedding.modalities))
+            case .failure(let error):
+                return .failure(ItemFailure(error))
+            }
         }
     }
 }

@@ -11,6 +11,13 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     /// Base64 of the little-endian vector in `dtype`.
     public var embedding: String
     public var semanticID: [Int]?
+    /// `semanticID` as one string, codes joined by "-" (`12-201-7`).
+    public var semanticIDString: String?
+    /// Present for the compact encodings only (`int8`, `binary`), so f16/f32 records
+    /// stay as they were.
+    public var encoding: VectorEncoding?
+    /// int8 only: the vector is `embedding` × `scale`.
+    public var scale: Float?
     /// What went in, as the model counted it.
     public var modalities: ModalityCounts
     /// Where the input event was read; absent for records made outside the worker (`ember embed`).
@@ -22,6 +29,8 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         case itemID = "item_id"
         case model, dim, dtype, embedding
         case semanticID = "semantic_id"
+        case semanticIDString = "semantic_id_str"
+        case encoding, scale
         case modalities, source
         case uploadedAt = "uploaded_at"
         case embeddedAt = "embedded_at"
@@ -31,24 +40,36 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         itemID: String, model: String, vector: [Float], dtype: EmbeddingDType, semanticID: [Int]? = nil,
         modalities: ModalityCounts, source: SourcePosition?, uploadedAt: String?, embeddedAt: Date
     ) {
+        self.init(
+            itemID: itemID, model: model, vector: vector, encoding: VectorEncoding(dtype), semanticID: semanticID,
+            modalities: modalities, source: source, uploadedAt: uploadedAt, embeddedAt: embeddedAt)
+    }
+
+    public init(
+        itemID: String, model: String, vector: [Float], encoding: VectorEncoding, semanticID: [Int]? = nil,
+        modalities: ModalityCounts, source: SourcePosition?, uploadedAt: String?, embeddedAt: Date
+    ) {
         self.itemID = itemID
         self.model = model
         self.dim = vector.count
-        self.dtype = dtype
-        self.embedding = Data(dtype.littleEndianBytes(of: vector)).base64EncodedString()
+        self.dtype = encoding.dtype
+        let encoded = encoding.encode(vector)
+        self.embedding = Data(encoded.bytes).base64EncodedString()
+        self.encoding = encoding == .f16 || encoding == .f32 ? nil : encoding
+        self.scale = encoded.scale
         self.semanticID = semanticID
+        self.semanticIDString = semanticID.map(Codebook.string)
         self.modalities = modalities
         self.source = source
         self.uploadedAt = uploadedAt
         self.embeddedAt = embeddedAt.formatted(.iso8601)
     }
 
-    /// The vector decoded from `embedding`; nil when the base64 or its length is wrong.
+    /// The vector decoded from `embedding` (binary: ±1/√dim); nil when the base64, its
+    /// length or an int8 scale is wrong.
     public var vector: [Float]? {
-        guard let data = Data(base64Encoded: embedding),
-            let vector = dtype.vector(fromLittleEndian: [UInt8](data)), vector.count == dim
-        else { return nil }
-        return vector
+        guard let data = Data(base64Encoded: embedding) else { return nil }
+        return VectorEncoding(dtype).decode([UInt8](data), dim: dim, scale: scale)
     }
 
     /// Compact JSON, keys sorted so equal records are equal bytes.

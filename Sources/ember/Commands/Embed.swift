@@ -21,10 +21,21 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Author.") var author: String?
     @Option(help: "Item id written into the record.") var itemID = "cli"
     @Option(help: "Model directory (default: EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
-    @Option(help: "Output dtype: f16 or f32.") var dtype: String = "f16"
+    @Option(help: "Vector encoding: f32, f16, int8 or binary.") var encoding: String = "f16"
+    @Option(help: .hidden) var dtype: String?
+    @Option(help: "Semantic-ID codebook trained for the model (default: EMBER_MODEL_CODEBOOK).") var codebook: String?
+    @Option(help: "Semantic-ID disambiguation: none or item_hash.") var disambiguation: String = "none"
+    @Option(help: "Record format: json, or protobuf (binary, to stdout).") var format: String = "json"
 
     func run() async throws {
-        guard let dtype = EmbeddingDType(rawValue: dtype) else { throw ValidationError("--dtype must be f16 or f32") }
+        // --dtype f16|f32 is the earlier name of --encoding.
+        guard let encoding = VectorEncoding(rawValue: dtype ?? encoding) else {
+            throw ValidationError("--encoding must be one of f32, f16, int8, binary")
+        }
+        guard let disambiguation = SemanticIDDisambiguation(rawValue: disambiguation) else {
+            throw ValidationError("--disambiguation must be none or item_hash")
+        }
+        guard let format = RecordFormat(rawValue: format) else { throw ValidationError("--format must be json or protobuf") }
         let level = ProcessInfo.processInfo.environment["EMBER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
         ProcessLogging.bootstrap(level: level ?? .warning)
         let event = UploadEvent(
@@ -44,15 +55,27 @@ struct Embed: AsyncParsableCommand {
             }
             var media = MediaConfiguration()
             media.uriPolicy = URIPolicy(mediaRoot: "/", blockPrivateAddresses: false)
-            let processor = try MediaModelProcessor(engine: engine, media: media)
+            var processor = try MediaModelProcessor(engine: engine, media: media)
+            if let path = codebook ?? ProcessInfo.processInfo.environment["EMBER_MODEL_CODEBOOK"], !path.isEmpty {
+                do {
+                    processor.semanticIDs = try SemanticIDAssigner(
+                        codebook: try Codebook(contentsOf: URL(fileURLWithPath: path)), disambiguation: disambiguation,
+                        modelID: engine.modelID, dim: engine.manifest.output.dim)
+                } catch {
+                    throw ItemFailure(.modelError, "codebook \(path): \(error)")
+                }
+            }
             let prepared = try processor.prepare(event)
             guard let result = processor.embed([prepared]).first else { throw ItemFailure(.modelError, "no result") }
             let embedded = try result.get()
             let record = EmbeddingRecord(
-                itemID: itemID, model: processor.modelID, vector: embedded.vector, dtype: dtype,
+                itemID: itemID, model: processor.modelID, vector: embedded.vector, encoding: encoding,
                 semanticID: embedded.semanticID, modalities: embedded.modalities, source: nil, uploadedAt: nil,
                 embeddedAt: Date())
-            print(String(decoding: try record.jsonBytes(), as: UTF8.self))
+            switch format {
+            case .json: print(String(decoding: try record.jsonBytes(), as: UTF8.self))
+            case .protobuf: FileHandle.standardOutput.write(Data(try record.protobufBytes()))
+            }
         } catch let failure as ItemFailure {
             FileHandle.standardError.write(Data("ember: \(failure.failureClass.rawValue): \(failure.message)\n".utf8))
             throw ExitCode(1)

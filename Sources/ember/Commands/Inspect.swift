@@ -24,11 +24,22 @@ struct Inspect: ParsableCommand {
             for message in try reader.poll(timeout: .milliseconds(500)) {
                 let (kind, line) = Self.describe(message)
                 counts[kind, default: 0] += 1
-                print(json ? String(decoding: message.value, as: UTF8.self) : line)
+                print(json ? Self.jsonLine(message) : line)
             }
         }
         let summary = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("\(topic): \(summary.isEmpty ? "empty" : summary)")
+    }
+
+    /// The value as JSON: protobuf records are converted, everything else printed as is.
+    static func jsonLine(_ message: KafkaMessage) -> String {
+        let contentType = message.header("content-type").map { String(decoding: $0, as: UTF8.self) }
+        if RecordFormat(contentType: contentType) == .protobuf, let record = try? RecordFormat.protobuf.decode(message.value),
+            let bytes = try? record.jsonBytes()
+        {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return String(decoding: message.value, as: UTF8.self)
     }
 
     static func describe(_ message: KafkaMessage) -> (kind: String, line: String) {
@@ -37,12 +48,13 @@ struct Inspect: ParsableCommand {
             let reason = message.header(KafkaDeadLetter.errorMessageHeader).map { String(decoding: $0, as: UTF8.self) } ?? ""
             return ("dead letters", "\(position) dead letter \(errorClass): \(reason)")
         }
-        if let record = try? JSONDecoder().decode(EmbeddingRecord.self, from: Data(message.value)), let vector = record.vector {
+        let contentType = message.header("content-type").map { String(decoding: $0, as: UTF8.self) }
+        if let format = RecordFormat(contentType: contentType), let record = try? format.decode(message.value), let vector = record.vector {
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let m = record.modalities
             return (
                 "embeddings",
-                "\(position) \(record.itemID) \(record.model) dim=\(record.dim) \(record.dtype.rawValue) norm=\(String(format: "%.4f", norm)) frames=\(m.visionFrames) tokens=\(m.textTokens) audio_s=\(m.audioSeconds)\(record.semanticID.map { " semantic_id=\($0)" } ?? "")"
+                "\(position) \(record.itemID) \(record.model) dim=\(record.dim) \(record.dtype.rawValue) norm=\(String(format: "%.4f", norm)) frames=\(m.visionFrames) tokens=\(m.textTokens) audio_s=\(m.audioSeconds)\(record.semanticIDString.map { " semantic_id=\($0)" } ?? "")"
             )
         }
         return ("other records", "\(position) \(message.value.count) bytes")

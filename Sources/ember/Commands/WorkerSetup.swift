@@ -22,7 +22,8 @@ struct WorkerSetup {
         } catch {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }
-        let processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
+        var processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
+        processor.semanticIDs = try semanticIDAssigner(for: engine)
         // EmberModel logs the towers and scratch size; this adds the media front end's part.
         logger.info("model ready", metadata: ["load_time": "\(ContinuousClock.now - started)", "batch_invariant": "\(configuration.batchInvariant)"])
         return processor

@@ -78,6 +78,16 @@ extension Setting {
             int("model.threads", \.modelThreads, 1...256, doc: "OpenBLAS threads of the embedding stage."),
             bool("model.batch_invariant", \.batchInvariant,
                  doc: "Embed each item on its own so a replay reproduces the live run's records byte for byte; false packs each micro-batch into shared matrices."),
+            Setting(
+                key: "model.codebook",
+                doc: "Semantic-ID codebook (.safetensors from ember codebook train) trained for this model; records then carry semantic_id and semantic_id_str. Empty: none.",
+                load: { c, reader throws(ConfigurationError) in
+                    if let value = reader.string("model.codebook") { c.codebook = value }
+                },
+                show: { $0.codebook }),
+            parsed("model.semantic_id_disambiguation", \.semanticIDDisambiguation, expected: "none or item_hash",
+                   doc: "none | item_hash: append a code 0-65535 hashed from item_id so colliding items get distinct semantic IDs.",
+                   parse: { SemanticIDDisambiguation(rawValue: $0.lowercased()) }, show: \.rawValue),
 
             Setting(
                 key: "media.root", doc: "file:// URIs and absolute paths are accepted only under this directory; empty: none.",
@@ -129,8 +139,13 @@ extension Setting {
             milliseconds("pipeline.retry_backoff_ms", \.pipeline.retryBackoffSeconds, doc: "First retry delay, doubled per attempt, ms."),
             milliseconds("pipeline.max_retry_backoff_ms", \.pipeline.maxRetryBackoffSeconds, doc: "Longest retry delay, ms (at least pipeline.retry_backoff_ms)."),
             seconds("pipeline.drain_timeout_s", \.pipeline.drainTimeoutSeconds, minimum: 0, doc: "On SIGTERM, time for in-flight items to finish, seconds."),
-            parsed("pipeline.output_dtype", \.pipeline.outputDType, expected: "f16 or f32", doc: "f16 | f32 encoding of output vectors.",
-                   parse: { EmbeddingDType(rawValue: $0.lowercased()) }, show: \.rawValue),
+
+            parsed("output.format", \.pipeline.outputFormat, expected: "json or protobuf",
+                   doc: "json | protobuf (schema Config/ember_record.proto) serialization of output records.",
+                   parse: { RecordFormat(rawValue: $0.lowercased()) }, show: \.rawValue),
+            parsed("output.encoding", \.pipeline.outputEncoding, expected: "one of f32, f16, int8, binary",
+                   doc: "f32 | f16 | int8 (per-vector scale) | binary (sign bits) encoding of output vectors.",
+                   parse: { VectorEncoding(rawValue: $0.lowercased()) }, show: \.rawValue),
         ]
     }
 

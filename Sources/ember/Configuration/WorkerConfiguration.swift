@@ -28,6 +28,10 @@ struct WorkerConfiguration: Sendable, Equatable {
     /// Embed items one by one so replays reproduce records byte for byte (see
     /// `MediaModelProcessor`); false packs micro-batches into shared matrices.
     var batchInvariant = true
+    /// Semantic-ID codebook file; empty: records carry no semantic ID.
+    var codebook = ""
+    /// Whether semantic IDs get an extra, item-derived level to make them unique.
+    var semanticIDDisambiguation = SemanticIDDisambiguation.none
     var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
     /// Serve Prometheus text on this port at `/metrics`; 0 turns the endpoint off.

@@ -1,6 +1,7 @@
 // Shape legend: N images, C channels, H×W spatial. Activations of the CNN are stored
 // channel-major (C, N, H, W) so a 1×1 convolution over the whole batch is one GEMM
-// with n = N·H·W.
+// with n = N·H·W. `threads`: see Parallel.swift (each kernel splits along an axis whose
+// elements are computed independently, so results do not depend on it).
 
 /// TensorFlow "SAME" padding as `efficientnet_lite_pytorch` computes it
 /// (`Conv2dStaticSamePadding`): output = ceil(input / stride), total padding
@@ -22,29 +23,28 @@ package struct SamePadding: Sendable, Equatable {
 package func im2col(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    columns: UnsafeMutablePointer<Float>
+    columns: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     let plane = outHeight * outWidth
     let rowLength = images * plane
-    for c in 0..<channels {
-        for ky in 0..<kernel {
-            for kx in 0..<kernel {
-                let row = columns + ((c * kernel + ky) * kernel + kx) * rowLength
-                for n in 0..<images {
-                    let source = x + (c * images + n) * height * width
-                    let target = row + n * plane
-                    for oy in 0..<outHeight {
-                        let iy = oy * stride - padTop + ky
-                        let line = target + oy * outWidth
-                        if iy < 0 || iy >= height {
-                            for ox in 0..<outWidth { line[ox] = 0 }
-                            continue
-                        }
-                        let sourceLine = source + iy * width
-                        for ox in 0..<outWidth {
-                            let ix = ox * stride - padLeft + kx
-                            line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
-                        }
+    parallelChunks(channels * kernel * kernel, threads: threads) { rows in
+        for r in rows {
+            let c = r / (kernel * kernel), ky = r / kernel % kernel, kx = r % kernel
+            let row = columns + r * rowLength
+            for n in 0..<images {
+                let source = x + (c * images + n) * height * width
+                let target = row + n * plane
+                for oy in 0..<outHeight {
+                    let iy = oy * stride - padTop + ky
+                    let line = target + oy * outWidth
+                    if iy < 0 || iy >= height {
+                        for ox in 0..<outWidth { line[ox] = 0 }
+                        continue
+                    }
+                    let sourceLine = source + iy * width
+                    for ox in 0..<outWidth {
+                        let ix = ox * stride - padLeft + kx
+                        line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
                     }
                 }
             }
@@ -58,32 +58,34 @@ package func conv2d(
     _ x: UnsafePointer<Float>, inChannels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    columns: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    columns: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     im2col(x, channels: inChannels, images: images, height: height, width: width,
            kernel: kernel, stride: stride, padTop: padTop, padLeft: padLeft,
-           outHeight: outHeight, outWidth: outWidth, columns: columns)
+           outHeight: outHeight, outWidth: outWidth, columns: columns, threads: threads)
     let n = images * outHeight * outWidth
-    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out)
-    if let bias { addChannelBias(out, channels: outChannels, spatial: n, bias: bias) }
+    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out, threads: threads)
+    if let bias { addChannelBias(out, channels: outChannels, spatial: n, bias: bias, threads: threads) }
 }
 
 /// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W.
 package func pointwiseConv(
     _ x: UnsafePointer<Float>, inChannels: Int, spatial: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
-    out: UnsafeMutablePointer<Float>
+    out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
-    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out)
-    if let bias { addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias) }
+    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out, threads: threads)
+    if let bias { addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias, threads: threads) }
 }
 
 /// Adds bias[c] to every value of channel c of x (C, S), in place.
-package func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
-    for c in 0..<channels {
-        let row = x + c * spatial
-        let b = bias[c]
-        for i in 0..<spatial { row[i] += b }
+package func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>, threads: Int = 1) {
+    parallelChunks(channels, threads: threads, grain: max(1, (1 << 14) / max(spatial, 1))) { channels in
+        for c in channels {
+            let row = x + c * spatial
+            let b = bias[c]
+            for i in 0..<spatial { row[i] += b }
+        }
     }
 }
 
@@ -93,33 +95,35 @@ package func depthwiseConv(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    out: UnsafeMutablePointer<Float>
+    out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
-    for c in 0..<channels {
-        let w = weight + c * kernel * kernel
-        let b = bias?[c] ?? 0
-        for n in 0..<images {
-            let source = x + (c * images + n) * height * width
-            let target = out + (c * images + n) * outHeight * outWidth
-            for oy in 0..<outHeight {
-                let line = target + oy * outWidth
-                for ox in 0..<outWidth { line[ox] = b }
-                for ky in 0..<kernel {
-                    let iy = oy * stride - padTop + ky
-                    if iy < 0 || iy >= height { continue }
-                    let sourceLine = source + iy * width
-                    for kx in 0..<kernel {
-                        let wv = w[ky * kernel + kx]
-                        // ox range with 0 <= ox*stride - padLeft + kx < width
-                        let offset = kx - padLeft
-                        let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-                        let last = min(outWidth - 1, (width - 1 - offset) / stride)
-                        if first > last { continue }
-                        if stride == 1 {
-                            let s = sourceLine + offset
-                            for ox in first...last { line[ox] += wv * s[ox] }
-                        } else {
-                            for ox in first...last { line[ox] += wv * sourceLine[ox * stride + offset] }
+    parallelChunks(channels, threads: threads) { channels in
+        for c in channels {
+            let w = weight + c * kernel * kernel
+            let b = bias?[c] ?? 0
+            for n in 0..<images {
+                let source = x + (c * images + n) * height * width
+                let target = out + (c * images + n) * outHeight * outWidth
+                for oy in 0..<outHeight {
+                    let line = target + oy * outWidth
+                    for ox in 0..<outWidth { line[ox] = b }
+                    for ky in 0..<kernel {
+                        let iy = oy * stride - padTop + ky
+                        if iy < 0 || iy >= height { continue }
+                        let sourceLine = source + iy * width
+                        for kx in 0..<kernel {
+                            let wv = w[ky * kernel + kx]
+                            // ox range with 0 <= ox*stride - padLeft + kx < width
+                            let offset = kx - padLeft
+                            let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+                            let last = min(outWidth - 1, (width - 1 - offset) / stride)
+                            if first > last { continue }
+                            if stride == 1 {
+                                let s = sourceLine + offset
+                                for ox in first...last { line[ox] += wv * s[ox] }
+                            } else {
+                                for ox in first...last { line[ox] += wv * sourceLine[ox * stride + offset] }
+                            }
                         }
                     }
                 }
@@ -146,15 +150,17 @@ package func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images:
 /// matching a PyTorch weight (Cout, C, k). Zero padding `padding` on both sides.
 package func im2col1d(
     _ x: UnsafePointer<Float>, channels: Int, length: Int, channelStride: Int, timeStride: Int,
-    kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>
+    kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     let rowLength = channels * kernel
-    for t in 0..<outLength {
-        let row = columns + t * rowLength
-        for c in 0..<channels {
-            for j in 0..<kernel {
-                let source = t * stride - padding + j
-                row[c * kernel + j] = (source >= 0 && source < length) ? x[c * channelStride + source * timeStride] : 0
+    parallelChunks(outLength, threads: threads, grain: 16) { times in
+        for t in times {
+            let row = columns + t * rowLength
+            for c in 0..<channels {
+                for j in 0..<kernel {
+                    let source = t * stride - padding + j
+                    row[c * kernel + j] = (source >= 0 && source < length) ? x[c * channelStride + source * timeStride] : 0
+                }
             }
         }
     }

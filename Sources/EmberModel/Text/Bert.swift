@@ -59,13 +59,14 @@ public final class BertEncoder: Sendable {
     }
 
     /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D);
-    /// hidden (T, F); scores (L, L) for the longest sequence L.
-    public func scratchFloats(tokens: Int, maxLength: Int) -> Int {
-        tokens * (6 * config.hiddenSize + config.intermediateSize) + maxLength * maxLength
+    /// hidden (T, F); scores (L, L) for the longest sequence L, one per thread.
+    public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
+        tokens * (6 * config.hiddenSize + config.intermediateSize) + max(threads, 1) * maxLength * maxLength
     }
 
-    /// Last hidden states (T, D) of the sequences packed one after another.
-    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena) throws -> [Float] {
+    /// Last hidden states (T, D) of the sequences packed one after another. `threads` is
+    /// how many threads the pass may use (see Parallel.swift); results do not depend on it.
+    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena, threads: Int = 1) throws -> [Float] {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, headDim = d / heads
         let lengths = sequences.map(\.count)
@@ -81,9 +82,9 @@ public final class BertEncoder: Sendable {
         var offset = 0
         for length in lengths { starts.append(offset); offset += length }
 
-        arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength))
+        arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength, threads: threads))
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
-        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
+        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
 
         // Embeddings: word + position + token type 0, then LayerNorm.
         var row = 0
@@ -96,35 +97,35 @@ public final class BertEncoder: Sendable {
                 row += 1
             }
         }
-        layerNorm(x, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias, eps: config.layerNormEps, out: x)
+        layerNorm(x, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias, eps: config.layerNormEps, out: x, threads: threads)
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // Self-attention: q, k, v side by side in one (T, 3D) buffer.
-            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d, threads: threads)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d, threads: threads)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context)
-            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection)
+                      scale: scale, scores: scores, out: context, threads: threads)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection, threads: threads)
             // Post-norm residual: x = LN(x + attention).
-            addInPlace(projection, x, count: tokens * d)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x)
+            addInPlace(projection, x, count: tokens * d, threads: threads)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x, threads: threads)
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
-            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden)
-            geluErf(hidden, count: tokens * f)
-            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection)
-            addInPlace(projection, x, count: tokens * d)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden, threads: threads)
+            geluErf(hidden, count: tokens * f, threads: threads)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection, threads: threads)
+            addInPlace(projection, x, count: tokens * d, threads: threads)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x, threads: threads)
         }
         return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }
 
     /// Sentence embeddings: mean over each sequence's tokens (never padding), then L2.
     /// Returns one D-vector per sequence.
-    public func embed(_ sequences: [[Int32]], arena: ScratchArena) throws -> [[Float]] {
+    public func embed(_ sequences: [[Int32]], arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
         let d = config.hiddenSize
-        let states = try hiddenStates(sequences, arena: arena)
+        let states = try hiddenStates(sequences, arena: arena, threads: threads)
         var result: [[Float]] = []
         var start = 0
         for sequence in sequences {

@@ -128,8 +128,10 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// Pooled features (N, headChannels) of a `FrameBatch`: (N, 3, S, S), normalized as
-    /// the manifest's preprocessing says. Runs in passes of `framesPerPass` frames.
-    public func features(_ batch: FrameBatch, arena: ScratchArena) throws -> [Float] {
+    /// the manifest's preprocessing says. Runs in passes of `framesPerPass` frames;
+    /// `threads` is how many threads a pass may use (see Parallel.swift), results do not
+    /// depend on it.
+    public func features(_ batch: FrameBatch, arena: ScratchArena, threads: Int = 1) throws -> [Float] {
         guard batch.size >= 1 else { throw ModelError.invalidInput("frames of size \(batch.size)") }
         let frameValues = batch.frameValues
         var pooled = [Float](repeating: 0, count: batch.count * config.headChannels)
@@ -138,7 +140,7 @@ public final class EfficientNetLite: Sendable {
                 var first = 0
                 while first < batch.count {
                     let n = min(Self.framesPerPass, batch.count - first)
-                    forward(frames.baseAddress! + first * frameValues, count: n, size: batch.size, arena: arena,
+                    forward(frames.baseAddress! + first * frameValues, count: n, size: batch.size, arena: arena, threads: threads,
                             pooled: out.baseAddress! + first * config.headChannels)
                     first += n
                 }
@@ -148,7 +150,8 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// One CNN pass over n frames (N, 3, S, S) → pooled (n, headChannels).
-    private func forward(_ frames: UnsafePointer<Float>, count n: Int, size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
+    private func forward(_ frames: UnsafePointer<Float>, count n: Int, size: Int, arena: ScratchArena, threads: Int,
+                         pooled: UnsafeMutablePointer<Float>) {
         let plan = plan(size: size)
         arena.begin(floats: scratchFloats(frames: n, size: size))
         var a = arena.carve(plan.io * n), b = arena.carve(plan.io * n)
@@ -164,8 +167,8 @@ public final class EfficientNetLite: Sendable {
         var s = plan.stem
         conv2d(input, inChannels: 3, images: n, height: size, width: size, weight: stem, bias: stemBias,
                outChannels: config.stemChannels, kernel: 3, stride: 2, padTop: stemPad.before, padLeft: stemPad.before,
-               outHeight: s, outWidth: s, columns: columns, out: a)
-        relu6(a, count: config.stemChannels * n * s * s)
+               outHeight: s, outWidth: s, columns: columns, out: a, threads: threads)
+        relu6(a, count: config.stemChannels * n * s * s, threads: threads)
 
         for block in blocks {
             let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
@@ -173,23 +176,23 @@ public final class EfficientNetLite: Sendable {
             var source = UnsafePointer(a)
             if let expand = block.expand, let expandBias = block.expandBias {
                 pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
-                              outChannels: block.expanded, out: expanded)
-                relu6(expanded, count: block.expanded * n * s * s)
+                              outChannels: block.expanded, out: expanded, threads: threads)
+                relu6(expanded, count: block.expanded * n * s * s, threads: threads)
                 source = UnsafePointer(expanded)
             }
             depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
                           weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
-                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: depthwised)
-            relu6(depthwised, count: block.expanded * n * o * o)
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: depthwised, threads: threads)
+            relu6(depthwised, count: block.expanded * n * o * o, threads: threads)
             pointwiseConv(depthwised, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
-                          bias: block.projectBias, outChannels: block.output, out: b)
-            if block.residual { addInPlace(b, a, count: block.output * n * o * o) }
+                          bias: block.projectBias, outChannels: block.output, out: b, threads: threads)
+            if block.residual { addInPlace(b, a, count: block.output * n * o * o, threads: threads) }
             swap(&a, &b)
             s = o
         }
         pointwiseConv(a, inChannels: blocks.last!.output, spatial: n * s * s, weight: head, bias: headBias,
-                      outChannels: config.headChannels, out: b)
-        relu6(b, count: config.headChannels * n * s * s)
+                      outChannels: config.headChannels, out: b, threads: threads)
+        relu6(b, count: config.headChannels * n * s * s, threads: threads)
         globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: pooled)
     }
 

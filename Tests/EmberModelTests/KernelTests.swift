@@ -116,18 +116,26 @@ struct KernelTests {
         expectClose(out, expected, tolerance: 1e-5, "conv2d \(shape)")
     }
 
-    @Test("depthwise convolution equals the naive grouped convolution", arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (3, 1, 5, 5, 1), (2, 2, 4, 5, 2)])
+    @Test("depthwise convolution equals the naive grouped convolution (and its ReLU6)",
+          arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (3, 1, 5, 5, 1), (2, 2, 4, 5, 2), (2, 1, 37, 5, 1), (3, 2, 23, 3, 2), (1, 1, 17, 3, 1)])
     func depthwiseMatches(shape: (Int, Int, Int, Int, Int)) {
         let (c, n, size, k, stride) = shape
         let pad = SamePadding(input: size, kernel: k, stride: stride)
         let o = pad.output
         let x = pseudoRandom(c * n * size * size, seed: 21), weight = pseudoRandom(c * k * k, seed: 22), bias = pseudoRandom(c, seed: 23)
-        var out = [Float](repeating: .nan, count: c * n * o * o)
+        var out = [Float](repeating: .nan, count: c * n * o * o), clamped = out
+        var scratch = [Float](repeating: .nan, count: depthwisePaddedPlane(outHeight: o, outWidth: o, kernel: k, stride: stride))
         depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias,
-                      kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: &out)
+                      kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &scratch, out: &out)
         let expected = naiveConv2d(x, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: c, k: k, stride: stride,
                                    padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: c)
         expectClose(out, expected, tolerance: 1e-5, "depthwise \(shape)")
+        let scaled = x.map { $0 * 20 }  // values beyond 6 and below 0
+        depthwiseConv(scaled, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
+                      padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: &scratch, out: &clamped)
+        let expectedClamped = naiveConv2d(scaled, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: c, k: k, stride: stride,
+                                          padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: c).map { min(max($0, 0), 6) }
+        expectClose(clamped, expectedClamped, tolerance: 1e-4, "depthwise + ReLU6 \(shape)")
     }
 
     @Test("pointwise convolution and global pooling equal their definitions")
@@ -316,10 +324,11 @@ struct ThreadedKernelTests {
                    padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, columns: &columns, out: &split, threads: threads)
             expectIdentical(split, one, "conv2d \(shape) threads \(threads)")
             var dwOne = [Float](repeating: .nan, count: c * n * o * o), dwSplit = dwOne
+            var planes = [Float](repeating: .nan, count: threads * depthwisePaddedPlane(outHeight: o, outWidth: o, kernel: k, stride: stride))
             depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
-                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: &dwOne)
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &planes, out: &dwOne)
             depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
-                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: &dwSplit, threads: threads)
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &planes, out: &dwSplit, threads: threads)
             expectIdentical(dwSplit, dwOne, "depthwise \(shape) threads \(threads)")
             let length = n * size * size / c, outLength = (length - 1) / stride + 1
             var colOne = [Float](repeating: .nan, count: outLength * c * 3), colSplit = colOne

@@ -131,7 +131,7 @@ public final class EmbeddingEngine: Sendable {
             scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest, threads: self.threads))
         }
         if let vision, let size = manifest.towers.vision?.preprocessing.size {
-            scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size))
+            scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size, threads: self.threads))
         }
         if let audio, let window = manifest.towers.audio?.preprocessing.windowFrames {
             let clips = max(1, Self.audioPositionsPerPass / audio.positions(forFrames: window))

@@ -340,3 +340,36 @@ struct ThreadedKernelTests {
         }
     }
 }
+
+/// Rounds to bf16 (nearest even), the reference for the bf16 kernel's inputs.
+private func bf16Rounded(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    return Float(bitPattern: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) & 0xffff_0000)
+}
+
+@Suite("bf16 kernels", .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"))
+struct BF16KernelTests {
+    @Test("bf16 linear equals the naive product of bf16-rounded inputs; row blocks equal one call",
+          arguments: [(1, 1, 1), (7, 5, 17), (33, 63, 40), (97, 385, 129), (130, 384, 1152)])
+    func linearMatches(shape: (Int, Int, Int)) {
+        let (rows, inFeatures, outFeatures) = shape
+        let x = pseudoRandom(rows * inFeatures, seed: 81), weight = pseudoRandom(outFeatures * inFeatures, seed: 82), bias = pseudoRandom(outFeatures, seed: 83)
+        let packed = BF16Weights(weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        var scratch = [Float](repeating: .nan, count: bf16ScratchFloats(rows: rows, inFeatures: inFeatures))
+        var one = [Float](repeating: .nan, count: rows * outFeatures), split = one
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &one, scratch: &scratch)
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &split, scratch: &scratch, threads: 3)
+        var expected = [Float](repeating: 0, count: rows * outFeatures)
+        for r in 0..<rows { for o in 0..<outFeatures {
+            expected[r * outFeatures + o] = Float((0..<inFeatures).reduce(Double(bias[o])) {
+                $0 + Double(bf16Rounded(x[r * inFeatures + $1])) * Double(bf16Rounded(weight[o * inFeatures + $1]))
+            })
+        }}
+        expectClose(one, expected, tolerance: 1e-4 * Float(inFeatures).squareRoot(), minCosine: 0.999999, "bf16 linear \(shape)")
+        expectIdentical(split, one, "bf16 linear \(shape), 3 threads")
+        // Against fp32: bf16 keeps 8 bits of mantissa, so about 3 significant digits.
+        var fp32 = [Float](repeating: .nan, count: rows * outFeatures)
+        linear(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures, out: &fp32)
+        expectClose(one, fp32, tolerance: 0.02 * Float(inFeatures).squareRoot(), minCosine: 0.999, "bf16 vs fp32 \(shape)")
+    }
+}

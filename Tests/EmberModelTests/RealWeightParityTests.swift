@@ -147,6 +147,31 @@ struct RealWeightParityTests {
         expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.99999, "encoder states from EmberMedia's log-mel")
     }
 
+    @Test("bf16 mode: text and audio towers within cosine 0.999 of fp32, items within 0.999",
+          .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"))
+    func bf16Accuracy() throws {
+        let engine = try loadRealEngine()
+        let bf16 = try EmbeddingEngine(modelDirectory: .defaultModelDirectory, threads: 2, precision: .bf16)
+        #expect(bf16.precision == .bf16)
+        let sequences = try (0..<inputs.sentences.count).map { try reference.int64s("text.\($0).ids").map { Int32($0) } }
+        let fp32Text = try engine.text!.embed(sequences, arena: ScratchArena())
+        for (i, vector) in try bf16.text!.embed(sequences, arena: ScratchArena(), threads: 2).enumerated() {
+            expectClose(vector, fp32Text[i], tolerance: 0.05, minCosine: 0.999, "bf16 sentence \(i)")
+        }
+        let shape = try #require(reference.entries["audio.mel"]?.shape)
+        let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
+        let fp32Audio = try engine.audio!.pooled([mel], arena: ScratchArena())[0]
+        expectClose(try bf16.audio!.pooled([mel], arena: ScratchArena(), threads: 2)[0], fp32Audio, tolerance: 0.05, minCosine: 0.999, "bf16 audio")
+        let items = [ItemInput(text: inputs.sentences[0], logMel: mel), ItemInput(text: inputs.sentences[4])]
+        for (ours, theirs) in zip(try bf16.embed(items), try engine.embed(items)) {
+            expectClose(ours.vector, theirs.vector, tolerance: 0.05, minCosine: 0.999, "bf16 item")
+        }
+        // Batched equals single in bf16 too: each row's sums do not depend on the batch.
+        for (i, item) in items.enumerated() {
+            expectClose(try bf16.embed([item])[0].vector, try bf16.embed(items)[i].vector, tolerance: 1e-5, minCosine: 0.999999, "bf16 item \(i)")
+        }
+    }
+
     @Test("a full item fuses to 2048 unit-norm dims; batched equals single")
     func engine() throws {
         let engine = try loadRealEngine()

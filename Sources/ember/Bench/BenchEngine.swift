@@ -17,6 +17,7 @@ struct BenchEngine: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Give the threads to OpenBLAS instead (engine threads 1, BLAS threads N): the engine before issue 11, for comparison.")
     var blasThreads = false
+    @Flag(help: "Text and audio linear layers in bf16 (AVX512-BF16); prints each tower's cosine to fp32.") var bf16 = false
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.5
     @Option(help: "Rounds; each measures every workload on Ember, then on torch.") var rounds: Int = 3
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
@@ -32,7 +33,7 @@ struct BenchEngine: ParsableCommand {
         // Engine threads × OpenBLAS threads = `threads`, never more.
         let engineThreads = blasThreads ? 1 : threads
         BLASThreads.count = blasThreads ? threads : 1
-        let engine = try EmbeddingEngine(modelDirectory: directory, threads: engineThreads)
+        let engine = try EmbeddingEngine(modelDirectory: directory, threads: engineThreads, precision: bf16 ? .bf16 : .fp32)
         let loadedRSS = peakRSSMegabytes()
         guard let text = engine.text, let tokenizer = engine.tokenizer, let vision = engine.vision, let audio = engine.audio else {
             throw ValidationError("the benchmark needs a model with text, vision and audio towers")
@@ -62,7 +63,7 @@ struct BenchEngine: ParsableCommand {
         }
         let tokens = sequences.map(\.count).reduce(0, +)
 
-        print("model \(engine.modelID), \(threads) thread(s): engine \(engineThreads) × OpenBLAS \(BLASThreads.count) (\(BLASThreads.coreName)); "
+        print("model \(engine.modelID), \(engine.precision.rawValue), \(threads) thread(s): engine \(engineThreads) × OpenBLAS \(BLASThreads.count) (\(BLASThreads.coreName)); "
               + "\(rounds) rounds of \(seconds) s per measurement")
         print("machine is shared (2 cores, other jobs may run): Ember and torch alternate within each round; compare the ratios")
         let peak = sgemmPeak(threads: engineThreads)
@@ -118,6 +119,26 @@ struct BenchEngine: ParsableCommand {
             let rate = profile.flops / profile.seconds / 1e9
             print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time (summed over concurrent calls)",
                          name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / profile.wall))
+        }
+        if engine.precision == .bf16 {
+            // Accuracy of the bf16 run: each tower's outputs against an fp32 engine on the same inputs.
+            let reference = try EmbeddingEngine(modelDirectory: directory, threads: engineThreads)
+            func cosine(_ a: [Float], _ b: [Float]) -> Double {
+                let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }, nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+                return dot / (na * nb).squareRoot()
+            }
+            let scratch = ScratchArena()
+            let pairs: [(String, [[Float]], [[Float]])] = [
+                ("text", try text.embed(sequences, arena: scratch, threads: engineThreads),
+                 try reference.text!.embed(sequences, arena: scratch, threads: engineThreads)),
+                ("audio", try audio.pooled(clips, arena: scratch, threads: engineThreads),
+                 try reference.audio!.pooled(clips, arena: scratch, threads: engineThreads)),
+                ("item", try engine.embed(items).map(\.vector), try reference.embed(items).map(\.vector)),
+            ]
+            print(pairs.map { name, ours, fp32 in
+                String(format: "%@ %.6f", name, zip(ours, fp32).map { cosine($0, $1) }.min() ?? .nan)
+            }.joined(separator: ", "), "(bf16 vs fp32, lowest cosine per tower; vision is fp32)")
         }
         print(String(format: "peak RSS: %.0f MB with the model loaded, %.0f MB after the run (bench scratch arena %.0f MB)",
                      loadedRSS, rss, arena.megabytes))

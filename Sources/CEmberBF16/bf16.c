@@ -29,7 +29,9 @@ static inline uint16_t to_bf16(float f) {
 
 size_t ember_bf16_packed_count(int n, int k) { return (size_t)((n + PANEL - 1) / PANEL) * (size_t)pairs(k) * PANEL * 2; }
 
-void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed) {
+void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed) { ember_bf16_pack_strided(w, n, k, k, 1, packed); }
+
+void ember_bf16_pack_strided(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, uint16_t *packed) {
     const int kp = pairs(k);
     for (int p = 0; p < n; p += PANEL) {
         uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
@@ -37,7 +39,7 @@ void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed) {
             for (int j = 0; j < PANEL; j++)
                 for (int e = 0; e < 2; e++) {
                     const int row = p + j, col = 2 * q + e;
-                    panel[((size_t)q * PANEL + j) * 2 + e] = (row < n && col < k) ? to_bf16(w[(size_t)row * k + col]) : 0;
+                    panel[((size_t)q * PANEL + j) * 2 + e] = (row < n && col < k) ? to_bf16(w[row * rowStride + col * colStride]) : 0;
                 }
     }
 }

@@ -373,3 +373,24 @@ struct BF16KernelTests {
         expectClose(one, fp32, tolerance: 0.02 * Float(inFeatures).squareRoot(), minCosine: 0.999, "bf16 vs fp32 \(shape)")
     }
 }
+
+extension BF16KernelTests {
+    @Test("bf16 attention stays within cosine 0.999 of fp32 attention; units split over workers alike", arguments: [[1], [7, 40, 3], [130]])
+    func attentionBF16(lengths: [Int]) {
+        let heads = 3, headDim = 20, width = heads * headDim, stride = 3 * width + 2
+        let tokens = lengths.reduce(0, +), maxLength = lengths.max()!
+        let qkv = pseudoRandom(tokens * stride, seed: 91)
+        var starts: [Int] = [], offset = 0
+        for l in lengths { starts.append(offset); offset += l }
+        var scores = [Float](repeating: 0, count: 3 * maxLength * maxLength)
+        var scratch = [Float](repeating: .nan, count: 3 * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim))
+        var fp32 = [Float](repeating: .nan, count: tokens * width), one = fp32, split = fp32
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &fp32)
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &one,
+                  bf16: &scratch)
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &split,
+                  bf16: &scratch, threads: 3)
+        expectClose(one, fp32, tolerance: 0.02, minCosine: 0.999, "bf16 attention \(lengths)")
+        expectIdentical(split, one, "bf16 attention \(lengths), 3 threads")
+    }
+}

@@ -20,6 +20,10 @@ size_t ember_bf16_packed_count(int n, int k);
 /// Rounds w (n × k) to bf16 (nearest even) into `packed` (ember_bf16_packed_count elements).
 void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed);
 
+/// `ember_bf16_pack` of a strided matrix: element (row, col) of w is w[row·rowStride + col·colStride]
+/// (so a transposed view packs without a copy).
+void ember_bf16_pack_strided(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, uint16_t *packed);
+
 /// bf16 elements of m rows of x converted by `ember_bf16_convert` (m × kp, kp = k rounded up to even).
 size_t ember_bf16_rows_count(int m, int k);
 

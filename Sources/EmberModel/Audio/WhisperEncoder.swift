@@ -82,7 +82,8 @@ public final class WhisperEncoder: Sendable {
         let positions = frames.map { self.positions(forFrames: $0) }
         let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
         return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + max(threads, 1) * widest * widest
-            + (precision == .bf16 ? bf16ScratchFloats(rows: max(tokens, longest), inFeatures: max(config.encoderFfnDim, 3 * max(config.numMelBins, d))) : 0)
+            + (precision == .bf16 ? bf16ScratchFloats(rows: max(tokens, longest), inFeatures: max(config.encoderFfnDim, 3 * max(config.numMelBins, d)))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: widest, headDim: d / config.encoderAttentionHeads) : 0)
     }
 
     /// Encoder states of several clips packed along positions: (Σ P_i, D). `threads` is
@@ -111,6 +112,7 @@ public final class WhisperEncoder: Sendable {
         let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
         let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
         let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: max(tokens, maxFrames), inFeatures: max(f, 3 * max(m, d)))) : nil
+        let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
         for (clip, (start, length)) in zip(clips, zip(starts, lengths)) {
@@ -136,7 +138,7 @@ public final class WhisperEncoder: Sendable {
             linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv,
                    bf16: layer.bf16?.qkv, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context, threads: threads)
+                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
             linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed,
                    bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
             addInPlace(x, normed, count: tokens * d, threads: threads)

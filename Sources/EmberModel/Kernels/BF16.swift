@@ -1,4 +1,5 @@
 import CEmberBF16
+import Dispatch
 
 // Optional bf16 compute (`ComputePrecision.bf16`): the linear layers of the text and audio
 // towers round activations and weights to bf16 and sum in fp32 with AVX512-BF16
@@ -49,6 +50,11 @@ package func linearBF16(
     let ld = ldOut ?? weight.outFeatures, n = weight.outFeatures
     let rowElements = ember_bf16_rows_count(1, Int32(inFeatures))
     let converted = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: rows * rowElements)
+    let profile = GEMMProfile.shared, profiling = profile.enabled
+    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    defer {
+        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: rows, n: n, k: inFeatures) }
+    }
     parallelChunks(rows, threads: threads, grain: 32) { block in
         let xb = converted + block.lowerBound * rowElements
         ember_bf16_convert(x + block.lowerBound * inFeatures, Int32(block.count), Int32(inFeatures), Int32(inFeatures), xb)

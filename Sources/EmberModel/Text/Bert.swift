@@ -74,7 +74,8 @@ public final class BertEncoder: Sendable {
     /// rounded input rows of the widest linear layer.
     public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
         tokens * (6 * config.hiddenSize + config.intermediateSize) + max(threads, 1) * maxLength * maxLength
-            + (precision == .bf16 ? bf16ScratchFloats(rows: tokens, inFeatures: max(config.hiddenSize, config.intermediateSize)) : 0)
+            + (precision == .bf16 ? bf16ScratchFloats(rows: tokens, inFeatures: max(config.hiddenSize, config.intermediateSize))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: config.hiddenSize / config.numAttentionHeads) : 0)
     }
 
     /// Last hidden states (T, D) of the sequences packed one after another. `threads` is
@@ -99,6 +100,7 @@ public final class BertEncoder: Sendable {
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
         let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
         let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: tokens, inFeatures: max(d, f))) : nil
+        let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Embeddings: word + position + token type 0, then LayerNorm.
         var row = 0
@@ -123,7 +125,7 @@ public final class BertEncoder: Sendable {
             linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d,
                    bf16: layer.bf16?.value, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context, threads: threads)
+                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
             linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection,
                    bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
             // Post-norm residual: x = LN(x + attention).

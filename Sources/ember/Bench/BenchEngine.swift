@@ -117,8 +117,9 @@ struct BenchEngine: ParsableCommand {
         for name in ["text", "audio"] {
             guard let profile = gemm[name] else { continue }
             let rate = profile.flops / profile.seconds / 1e9
-            print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time (summed over concurrent calls)",
-                         name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / profile.wall))
+            print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time (summed over concurrent calls)%@",
+                         name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / profile.wall,
+                         engine.precision == .bf16 ? "; linear layers in bf16" : ""))
         }
         if engine.precision == .bf16 {
             // Accuracy of the bf16 run: each tower's outputs against an fp32 engine on the same inputs.

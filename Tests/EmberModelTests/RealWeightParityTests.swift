@@ -87,12 +87,12 @@ struct RealWeightParityTests {
         #expect(try reference.int64s("text.10.ids").count == 256)  // truncated to max_length
     }
 
-    @Test("MiniLM sentence embeddings match transformers + mean pooling (cosine ≥ 0.9999)")
-    func text() throws {
+    @Test("MiniLM sentence embeddings match transformers + mean pooling (cosine ≥ 0.9999)", arguments: [1, 2])
+    func text(threads: Int) throws {
         let engine = try loadRealEngine()
         let text = try #require(engine.text)
         let sequences = try (0..<inputs.sentences.count).map { try reference.int64s("text.\($0).ids").map { Int32($0) } }
-        for (i, embedding) in try text.embed(sequences, arena: ScratchArena()).enumerated() {
+        for (i, embedding) in try text.embed(sequences, arena: ScratchArena(), threads: threads).enumerated() {
             expectClose(embedding, try reference.floats("text.\(i).embedding"), tolerance: 1e-4, minCosine: 0.9999, "sentence \(i)")
         }
         // Semantics survive: the two guitar sentences are closer to each other than to the fox.
@@ -101,8 +101,8 @@ struct RealWeightParityTests {
         #expect(dot(e[0], e[1]) > dot(e[0], e[2]) + 0.3)
     }
 
-    @Test("PNG bytes → EmberMedia (manifest front end) → EfficientNet-Lite0 match torch on the same pixels; top-5 equal")
-    func vision() throws {
+    @Test("PNG bytes → EmberMedia (manifest front end) → EfficientNet-Lite0 match torch on the same pixels; top-5 equal", arguments: [1, 2])
+    func vision(threads: Int) throws {
         let engine = try loadRealEngine()
         let vision = try #require(engine.vision)
         let folder = try renderMediaFiles(inputs)
@@ -112,7 +112,7 @@ struct RealWeightParityTests {
             let media = try frontEnd.prepare(videoURI: nil, coverURI: folder.appendingPathComponent("image-\(i).png").path)
             let frames = try #require(media.frames)
             #expect(frames.count == 1 && frames.size == 224)
-            let features = try vision.features(frames, arena: ScratchArena())
+            let features = try vision.features(frames, arena: ScratchArena(), threads: threads)
             let logits = try #require(vision.logits(features: features, count: 1))
             let top5 = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5).map(Int64.init)
             #expect(top5 == (try reference.int64s("vision.\(i).top5")), "\(inputs.images[i])")
@@ -121,13 +121,13 @@ struct RealWeightParityTests {
         }
     }
 
-    @Test("Whisper tiny.en encoder states match torch on an espeak-ng clip, unpadded")
-    func audio() throws {
+    @Test("Whisper tiny.en encoder states match torch on an espeak-ng clip, unpadded", arguments: [1, 2])
+    func audio(threads: Int) throws {
         let engine = try loadRealEngine()
         let audio = try #require(engine.audio)
         let shape = try #require(reference.entries["audio.mel"]?.shape)
         let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
-        let states = try audio.hiddenStates([mel], arena: ScratchArena())
+        let states = try audio.hiddenStates([mel], arena: ScratchArena(), threads: threads)
         #expect(states.count == audio.positions(forFrames: mel.frames) * 384)
         expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.99999, "encoder states")
     }
@@ -145,6 +145,31 @@ struct RealWeightParityTests {
         expectClose(mel.values, try reference.floats("audio.mel"), tolerance: 1e-4, minCosine: 0.99999, "log-mel")
         let states = try audio.hiddenStates([mel], arena: ScratchArena())
         expectClose(states, try reference.floats("audio.states"), tolerance: 1e-4, minCosine: 0.99999, "encoder states from EmberMedia's log-mel")
+    }
+
+    @Test("bf16 mode: text and audio towers within cosine 0.999 of fp32, items within 0.999",
+          .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"))
+    func bf16Accuracy() throws {
+        let engine = try loadRealEngine()
+        let bf16 = try EmbeddingEngine(modelDirectory: .defaultModelDirectory, threads: 2, precision: .bf16)
+        #expect(bf16.precision == .bf16)
+        let sequences = try (0..<inputs.sentences.count).map { try reference.int64s("text.\($0).ids").map { Int32($0) } }
+        let fp32Text = try engine.text!.embed(sequences, arena: ScratchArena())
+        for (i, vector) in try bf16.text!.embed(sequences, arena: ScratchArena(), threads: 2).enumerated() {
+            expectClose(vector, fp32Text[i], tolerance: 0.05, minCosine: 0.999, "bf16 sentence \(i)")
+        }
+        let shape = try #require(reference.entries["audio.mel"]?.shape)
+        let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
+        let fp32Audio = try engine.audio!.pooled([mel], arena: ScratchArena())[0]
+        expectClose(try bf16.audio!.pooled([mel], arena: ScratchArena(), threads: 2)[0], fp32Audio, tolerance: 0.05, minCosine: 0.999, "bf16 audio")
+        let items = [ItemInput(text: inputs.sentences[0], logMel: mel), ItemInput(text: inputs.sentences[4])]
+        for (ours, theirs) in zip(try bf16.embed(items), try engine.embed(items)) {
+            expectClose(ours.vector, theirs.vector, tolerance: 0.05, minCosine: 0.999, "bf16 item")
+        }
+        // Batched equals single in bf16 too: each row's sums do not depend on the batch.
+        for (i, item) in items.enumerated() {
+            expectClose(try bf16.embed([item])[0].vector, try bf16.embed(items)[i].vector, tolerance: 1e-5, minCosine: 0.999999, "bf16 item \(i)")
+        }
     }
 
     @Test("a full item fuses to 2048 unit-norm dims; batched equals single")
@@ -166,6 +191,12 @@ struct RealWeightParityTests {
         #expect(abs(batched[0].modalities.audioSeconds - Double(shape[1]) / 100) < 1e-9)
         for (i, item) in items.enumerated() {
             expectClose(try engine.embed([item])[0].vector, batched[i].vector, tolerance: 1e-5, minCosine: 0.999999, "item \(i)")
+        }
+        // An engine whose calls use two threads gives the same vectors, bit for bit: every
+        // kernel splits work whose values do not depend on the split.
+        let twoThreads = try EmbeddingEngine(modelDirectory: .defaultModelDirectory, threads: 2)
+        for (i, item) in try twoThreads.embed(items).enumerated() {
+            #expect(item.vector == batched[i].vector, "item \(i) with 2 engine threads")
         }
     }
 }

@@ -15,8 +15,9 @@ struct WhisperLayer: Sendable {
     let ffnNorm, ffnNormBias: [Float]              // ffn/layer_norm/{gamma,beta}
     let up, upBias: [Float]                        // ffn/linear_0 (F, D)
     let down, downBias: [Float]                    // ffn/linear_1 (D, F)
+    let bf16: (qkv: BF16Weights, attentionOut: BF16Weights, up: BF16Weights, down: BF16Weights)?  // ComputePrecision.bf16 only
 
-    init(_ loader: inout TensorLoader, index i: Int, config c: WhisperEncoderConfig) throws {
+    init(_ loader: inout TensorLoader, index i: Int, config c: WhisperEncoderConfig, precision: ComputePrecision) throws {
         let p = "encoder/layer_\(i)/"
         let d = c.dModel, f = c.encoderFfnDim
         attentionNorm = try loader.take(p + "self_attention/layer_norm/gamma", [d])
@@ -31,6 +32,10 @@ struct WhisperLayer: Sendable {
         upBias = try loader.take(p + "ffn/linear_0/bias", [f])
         down = try loader.take(p + "ffn/linear_1/weight", [d, f])
         downBias = try loader.take(p + "ffn/linear_1/bias", [d])
+        bf16 = precision == .bf16
+            ? (BF16Weights(qkv, outFeatures: 3 * d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d),
+               BF16Weights(up, outFeatures: f, inFeatures: d), BF16Weights(down, outFeatures: d, inFeatures: f))
+            : nil
     }
 }
 
@@ -42,10 +47,15 @@ public final class WhisperEncoder: Sendable {
     let positions: [Float]         // encoder/position_encodings/encodings (maxPositions, D)
     let layers: [WhisperLayer]
     let finalNorm, finalNormBias: [Float]  // encoder/layer_norm/{gamma,beta}
+    let conv1BF16, conv2BF16: BF16Weights?  // ComputePrecision.bf16: the convolutions as linear layers over im2col rows
+    public let precision: ComputePrecision
 
-    public init(weights file: SafeTensorsFile, config: WhisperEncoderConfig) throws {
+    /// `precision` .bf16 (AVX512-BF16 CPUs only) runs the convolutions and linear layers
+    /// in bf16 with fp32 sums; attention, norms and GELU stay fp32.
+    public init(weights file: SafeTensorsFile, config: WhisperEncoderConfig, precision: ComputePrecision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let d = config.dModel, m = config.numMelBins
         var loader = TensorLoader(file)
         conv1 = try loader.take("encoder/conv1/weight", [d, m, 3])
@@ -53,10 +63,12 @@ public final class WhisperEncoder: Sendable {
         conv2 = try loader.take("encoder/conv2/weight", [d, d, 3])
         conv2Bias = try loader.take("encoder/conv2/bias", [d])
         positions = try loader.take("encoder/position_encodings/encodings", [config.maxSourcePositions, d])
-        layers = try (0..<config.encoderLayers).map { try WhisperLayer(&loader, index: $0, config: config) }
+        layers = try (0..<config.encoderLayers).map { try WhisperLayer(&loader, index: $0, config: config, precision: precision) }
         finalNorm = try loader.take("encoder/layer_norm/gamma", [d])
         finalNormBias = try loader.take("encoder/layer_norm/beta", [d])
         try loader.finish()
+        conv1BF16 = precision == .bf16 ? BF16Weights(conv1, outFeatures: d, inFeatures: m * 3) : nil
+        conv2BF16 = precision == .bf16 ? BF16Weights(conv2, outFeatures: d, inFeatures: d * 3) : nil
     }
 
     /// Encoder positions produced for `frames` mel frames: conv2 has stride 2, padding 1, kernel 3.
@@ -64,16 +76,19 @@ public final class WhisperEncoder: Sendable {
 
     /// Scratch floats one pass over clips of these frame counts needs: conv columns and
     /// conv1 output for the longest clip; x, normed, context (P, D); qkv (P, 3D);
-    /// hidden (P, F); scores (P_max²).
-    public func scratchFloats(frames: [Int]) -> Int {
+    /// hidden (P, F); scores (P_max²) per thread; in bf16 the rounded input rows of the widest linear layer.
+    public func scratchFloats(frames: [Int], threads: Int = 1) -> Int {
         let d = config.dModel
         let positions = frames.map { self.positions(forFrames: $0) }
         let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
-        return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + widest * widest
+        return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + max(threads, 1) * widest * widest
+            + (precision == .bf16 ? bf16ScratchFloats(rows: max(tokens, longest), inFeatures: max(config.encoderFfnDim, 3 * max(config.numMelBins, d)))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: widest, headDim: d / config.encoderAttentionHeads) : 0)
     }
 
-    /// Encoder states of several clips packed along positions: (Σ P_i, D).
-    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena) throws -> [Float] {
+    /// Encoder states of several clips packed along positions: (Σ P_i, D). `threads` is
+    /// how many threads the pass may use (see Parallel.swift); results do not depend on it.
+    public func hiddenStates(_ clips: [LogMel], arena: ScratchArena, threads: Int = 1) throws -> [Float] {
         let d = config.dModel, f = config.encoderFfnDim, m = config.numMelBins
         let heads = config.encoderAttentionHeads, headDim = d / heads
         for clip in clips {
@@ -92,50 +107,58 @@ public final class WhisperEncoder: Sendable {
         for length in lengths { starts.append(offset); offset += length }
         let maxFrames = clips.map(\.frames).max()!
 
-        arena.begin(floats: scratchFloats(frames: clips.map(\.frames)))
+        arena.begin(floats: scratchFloats(frames: clips.map(\.frames), threads: threads))
         let columns = arena.carve(maxFrames * max(m, d) * 3), front = arena.carve(maxFrames * d)
         let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
-        let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
+        let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
+        let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: max(tokens, maxFrames), inFeatures: max(f, 3 * max(m, d)))) : nil
+        let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
         for (clip, (start, length)) in zip(clips, zip(starts, lengths)) {
             let t = clip.frames
             im2col1d(clip.values, channels: m, length: t, channelStride: t, timeStride: 1,
-                     kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns)
-            linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front)
-            geluErf(front, count: t * d)
+                     kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns, threads: threads)
+            linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front,
+                   bf16: conv1BF16, scratch: bf16, threads: threads)
+            geluErf(front, count: t * d, threads: threads)
             im2col1d(front, channels: d, length: t, channelStride: 1, timeStride: d,
-                     kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns)
+                     kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns, threads: threads)
             let out = x + start * d
-            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out)
-            geluErf(out, count: length * d)
-            addInPlace(out, positions, count: length * d)
+            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out,
+                   bf16: conv2BF16, scratch: bf16, threads: threads)
+            geluErf(out, count: length * d, threads: threads)
+            addInPlace(out, positions, count: length * d, threads: threads)
         }
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // x += attention(LN(x))
-            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed)
-            linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv)
+            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed, threads: threads)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv,
+                   bf16: layer.bf16?.qkv, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context)
-            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed)
-            addInPlace(x, normed, count: tokens * d)
+                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed,
+                   bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
+            addInPlace(x, normed, count: tokens * d, threads: threads)
             // x += W2 · gelu(W1 · LN(x))
-            layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed)
-            linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden)
-            geluErf(hidden, count: tokens * f)
-            linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed)
-            addInPlace(x, normed, count: tokens * d)
+            layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed, threads: threads)
+            linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden,
+                   bf16: layer.bf16?.up, scratch: bf16, threads: threads)
+            geluErf(hidden, count: tokens * f, threads: threads)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed,
+                   bf16: layer.bf16?.down, scratch: bf16, threads: threads)
+            addInPlace(x, normed, count: tokens * d, threads: threads)
         }
-        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x)
+        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x, threads: threads)
         return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }
 
     /// One D-vector per clip: the mean of its encoder states (every position is a real frame).
-    public func pooled(_ clips: [LogMel], arena: ScratchArena) throws -> [[Float]] {
+    public func pooled(_ clips: [LogMel], arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
         let d = config.dModel
-        let states = try hiddenStates(clips, arena: arena)
+        let states = try hiddenStates(clips, arena: arena, threads: threads)
         var start = 0
         return clips.map { clip in
             let length = positions(forFrames: clip.frames)

@@ -75,8 +75,12 @@ public enum EmbeddingDType: String, Sendable, Codable, CaseIterable {
 
 /// The CPU embedding engine: the towers of a model directory, late fusion, one call per
 /// micro-batch. Weights are immutable and shared; `embed` may be called from several
-/// threads. The engine leaves OpenBLAS's process-wide thread count alone: the caller sets
-/// `BLASThreads.count` (with 2 cores, one engine thread plus one or two BLAS threads).
+/// threads. `threads` is how many threads one `embed` call may use: its kernels split
+/// their work (GEMM row blocks, attention heads, depthwise channels, elementwise chunks)
+/// over Dispatch worker threads, each calling OpenBLAS single-threaded. The engine leaves
+/// OpenBLAS's process-wide thread count alone: the caller sets `BLASThreads.count`, which
+/// should be 1 whenever `threads` > 1, and keeps concurrent callers × `threads` ≤ cores
+/// (the worker: `pipeline.embed_lanes` × `model.threads`). Results do not depend on `threads`.
 public final class EmbeddingEngine: Sendable {
     public let manifest: ModelManifest
     public let text: BertEncoder?
@@ -85,6 +89,10 @@ public final class EmbeddingEngine: Sendable {
     public let audio: WhisperEncoder?
     public let fusion: LateFusion
     let arenas: ArenaPool
+    /// Threads one `embed` call may use (at least 1).
+    public let threads: Int
+    /// Arithmetic of the text and audio linear layers (bf16 only where the CPU has AVX512-BF16).
+    public let precision: ComputePrecision
 
     /// Text tokens per BERT pass and encoder positions per Whisper pass (two 30 s clips):
     /// larger micro-batches run in several passes, which bounds scratch memory.
@@ -94,16 +102,28 @@ public final class EmbeddingEngine: Sendable {
     /// `omni-small@<weights hash>`, the `model` field of output records.
     public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" }
 
-    /// Loads every tower of `modelDirectory` and sizes one scratch arena for the largest pass.
-    public init(modelDirectory: URL, logger: Logger = Logger(label: "ember.model")) throws {
+    /// Loads every tower of `modelDirectory` and sizes one scratch arena for the largest
+    /// pass; each `embed` call may use `threads` threads. `precision` .bf16 runs the text
+    /// and audio linear layers in bf16 (cosine ≥ 0.999 to fp32 per tower, tested); on a CPU
+    /// without AVX512-BF16 the engine logs a warning and stays fp32.
+    public init(
+        modelDirectory: URL, threads: Int = 1, precision: ComputePrecision = .fp32, logger: Logger = Logger(label: "ember.model")
+    ) throws {
         let manifest = try ModelManifest.load(directory: modelDirectory)
         self.manifest = manifest
+        self.threads = max(1, threads)
+        if precision == .bf16 && !ComputePrecision.bf16Available {
+            logger.warning("bf16 requested but this CPU has no AVX512-BF16: computing in fp32")
+            self.precision = .fp32
+        } else {
+            self.precision = precision
+        }
         func file(_ name: String) throws -> SafeTensorsFile {
             try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
         }
         var widths: [Modality: Int] = [:]
         if let t = manifest.towers.text {
-            text = try BertEncoder(weights: try file(t.weights), config: t.config)
+            text = try BertEncoder(weights: try file(t.weights), config: t.config, precision: self.precision)
             tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent(t.tokenizer.vocab), config: t.tokenizer)
             widths[.text] = t.config.hiddenSize
         } else {
@@ -117,7 +137,7 @@ public final class EmbeddingEngine: Sendable {
             vision = nil
         }
         if let a = manifest.towers.audio {
-            audio = try WhisperEncoder(weights: try file(a.weights), config: a.config)
+            audio = try WhisperEncoder(weights: try file(a.weights), config: a.config, precision: self.precision)
             widths[.audio] = a.config.dModel
         } else {
             audio = nil
@@ -127,22 +147,27 @@ public final class EmbeddingEngine: Sendable {
         var scratch = 0
         if let text, let t = manifest.towers.text {
             let longest = min(t.tokenizer.maxLength, t.config.maxPositionEmbeddings)
-            scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest))
+            scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest, threads: self.threads))
         }
         if let vision, let size = manifest.towers.vision?.preprocessing.size {
-            scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size))
+            scratch = max(scratch, vision.scratchFloats(frames: EfficientNetLite.framesPerPass, size: size, threads: self.threads))
         }
         if let audio, let window = manifest.towers.audio?.preprocessing.windowFrames {
             let clips = max(1, Self.audioPositionsPerPass / audio.positions(forFrames: window))
-            scratch = max(scratch, audio.scratchFloats(frames: [Int](repeating: window, count: clips)))
+            scratch = max(scratch, audio.scratchFloats(frames: [Int](repeating: window, count: clips), threads: self.threads))
         }
         arenas = ArenaPool(initialFloats: scratch)
         logger.info("model loaded", metadata: [
             "scratch_mb": "\(String(format: "%.1f", Double(scratch * 4) / 1_048_576))",
             "model": "\(manifest.id)@\(manifest.weightsHash)", "dim": "\(manifest.output.dim)",
             "towers": "\(manifest.fusion.order.filter { widths[$0] != nil }.map(\.rawValue).joined(separator: ","))",
-            "blas_threads": "\(BLASThreads.count)",
+            "threads": "\(self.threads)", "blas_threads": "\(BLASThreads.count)", "precision": "\(self.precision.rawValue)",
         ])
+        if self.threads > 1 && BLASThreads.count > 1 {
+            logger.warning("engine threads × OpenBLAS threads oversubscribe: set BLASThreads.count = 1 when threads > 1", metadata: [
+                "threads": "\(self.threads)", "blas_threads": "\(BLASThreads.count)",
+            ])
+        }
     }
 
     /// Embeds a micro-batch; throws the first item's error (see `embedEach` to keep the
@@ -207,7 +232,7 @@ public final class EmbeddingEngine: Sendable {
             let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
             var vectors: [[Float]] = []
             for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
-                vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0) }
+                vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0, threads: threads) }
             }
             for (i, vector) in zip(textItems, vectors) { towers[i][.text] = vector }
             for (i, sequence) in zip(textItems, sequences) { counts[i].textTokens = sequence.count }
@@ -220,7 +245,7 @@ public final class EmbeddingEngine: Sendable {
             let batch = visionItems.count == 1 ? inputs[visionItems[0]].frames!
                 : FrameBatch(size: inputs[visionItems[0]].frames!.size, count: visionItems.reduce(0) { $0 + inputs[$1].frames!.count },
                              values: visionItems.flatMap { inputs[$0].frames!.values })
-            let features = try arenas.withArena { try vision.features(batch, arena: $0) }
+            let features = try arenas.withArena { try vision.features(batch, arena: $0, threads: threads) }
             let width = vision.featureWidth
             var frame = 0
             for i in visionItems {
@@ -239,7 +264,7 @@ public final class EmbeddingEngine: Sendable {
             let clips = audioItems.map { inputs[$0].logMel! }
             var vectors: [[Float]] = []
             for pass in Self.passes(clips.map { audio.positions(forFrames: $0.frames) }, budget: Self.audioPositionsPerPass) {
-                vectors += try arenas.withArena { try audio.pooled(Array(clips[pass]), arena: $0) }
+                vectors += try arenas.withArena { try audio.pooled(Array(clips[pass]), arena: $0, threads: threads) }
             }
             for (i, vector) in zip(audioItems, vectors) { towers[i][.audio] = vector }
             for (i, clip) in zip(audioItems, clips) { counts[i].audioSeconds = frontEnd.seconds(frames: clip.frames) }

@@ -1,28 +1,75 @@
+import CEmberBF16
+
 /// Multi-head scaled dot-product attention over packed variable-length sequences.
 ///
 /// Shapes: `qkv` is (T, stride) where row t holds q at columns [0, D), k at [D, 2D),
 /// v at [2D, 3D) (D = heads · headDim), T = Σ lengths. Sequence s occupies rows
 /// [starts[s], starts[s] + lengths[s]) and attends only to its own rows: the mask is
 /// block-diagonal, so padding is never computed. `out` is (T, D); `scores` is scratch of
-/// at least maxLength² floats. Softmax(q·kᵀ · scale) · v per head, two GEMMs per head.
+/// at least min(threads, heads · sequences) · maxLength² floats (one L×L block per
+/// worker). Softmax(q·kᵀ · scale) · v per head, two single-threaded GEMMs per head; the
+/// (sequence, head) pairs are independent units shared among `threads` workers, longest
+/// sequences first.
+///
+/// With `bf16` scratch (`attentionBF16ScratchFloats` per worker) both products run in bf16
+/// with fp32 sums (ComputePrecision.bf16): q, k, v and the softmax weights are rounded to
+/// bf16; scores and softmax stay fp32.
 package func attention(
     qkv: UnsafePointer<Float>, stride: Int, heads: Int, headDim: Int,
     starts: [Int], lengths: [Int], scale: Float,
-    scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+    bf16: UnsafeMutablePointer<Float>? = nil, threads: Int = 1
 ) {
     let width = heads * headDim
-    for (start, length) in zip(starts, lengths) where length > 0 {
-        for h in 0..<heads {
-            let q = qkv + start * stride + h * headDim
-            let k = q + width
-            let v = q + 2 * width
-            // scores (L, L) = scale · q (L, hd) · kᵀ (hd, L)
-            gemm(.none, .transposed, m: length, n: length, k: headDim,
-                 alpha: scale, a: q, lda: stride, b: k, ldb: stride, c: scores)
-            softmaxRows(scores, rows: length, width: length)
-            // out (L, hd) = scores (L, L) · v (L, hd)
-            gemm(m: length, n: headDim, k: length, a: scores, b: v, ldb: stride,
-                 c: out + start * width + h * headDim, ldc: width)
+    let maxLength = lengths.max() ?? 0
+    let sequences = lengths.indices.filter { lengths[$0] > 0 }.sorted { lengths[$0] > lengths[$1] }
+    parallelUnits(sequences.count * heads, threads: threads) { unit, worker in
+        let s = sequences[unit / heads], h = unit % heads
+        let start = starts[s], length = lengths[s]
+        let block = scores + worker * maxLength * maxLength
+        let q = qkv + start * stride + h * headDim
+        let k = q + width
+        let v = q + 2 * width
+        if let bf16 {
+            attentionHeadBF16(q: q, k: k, v: v, stride: stride, length: length, headDim: headDim, scale: scale, scores: block,
+                              scratch: bf16 + worker * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim),
+                              out: out + start * width + h * headDim, ldOut: width)
+            return
         }
+        // scores (L, L) = scale · q (L, hd) · kᵀ (hd, L)
+        gemm(.none, .transposed, m: length, n: length, k: headDim,
+             alpha: scale, a: q, lda: stride, b: k, ldb: stride, c: block)
+        softmaxRows(block, rows: length, width: length)
+        // out (L, hd) = scores (L, L) · v (L, hd)
+        gemm(m: length, n: headDim, k: length, a: block, b: v, ldb: stride,
+             c: out + start * width + h * headDim, ldc: width)
     }
+}
+
+/// Floats of bf16 scratch one attention worker needs for sequences up to `maxLength`.
+package func attentionBF16ScratchFloats(maxLength: Int, headDim: Int) -> Int {
+    let l = Int32(maxLength), hd = Int32(headDim)
+    let elements = ember_bf16_packed_count(l, hd) + ember_bf16_packed_count(hd, l) + ember_bf16_rows_count(l, hd) + ember_bf16_rows_count(l, l)
+    return (elements + 1) / 2 + 16
+}
+
+/// One head in bf16: scores (L, L) = scale · bf16(q) · bf16(k)ᵀ, softmax in fp32, then
+/// out (L, hd) = bf16(weights) · bf16(v). k is packed as the kernel's weight matrix as is,
+/// v through a transposed (strided) view.
+private func attentionHeadBF16(
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int, length: Int, headDim: Int,
+    scale: Float, scores: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int
+) {
+    let l = Int32(length), hd = Int32(headDim)
+    let base = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: 2 * attentionBF16ScratchFloats(maxLength: length, headDim: headDim))
+    let keys = base, values = keys + ember_bf16_packed_count(l, hd)
+    let queries = values + ember_bf16_packed_count(hd, l), weights = queries + ember_bf16_rows_count(l, hd)
+    ember_bf16_pack_strided(k, l, hd, stride, 1, keys)
+    ember_bf16_pack_strided(v, hd, l, 1, stride, values)
+    ember_bf16_convert(q, l, hd, Int32(stride), queries)
+    ember_bf16_gemm(queries, l, hd, keys, l, scores, l)
+    mapLanes(scores, count: length * length) { $0 * scale }
+    softmaxRows(scores, rows: length, width: length)
+    ember_bf16_convert(scores, l, l, l, weights)
+    ember_bf16_gemm(weights, l, l, values, hd, out, Int32(ldOut))
 }

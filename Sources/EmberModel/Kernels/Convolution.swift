@@ -1,6 +1,7 @@
 // Shape legend: N images, C channels, H×W spatial. Activations of the CNN are stored
 // channel-major (C, N, H, W) so a 1×1 convolution over the whole batch is one GEMM
-// with n = N·H·W.
+// with n = N·H·W. `threads`: see Parallel.swift (each kernel splits along an axis whose
+// elements are computed independently, so results do not depend on it).
 
 /// TensorFlow "SAME" padding as `efficientnet_lite_pytorch` computes it
 /// (`Conv2dStaticSamePadding`): output = ceil(input / stride), total padding
@@ -22,29 +23,28 @@ package struct SamePadding: Sendable, Equatable {
 package func im2col(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    columns: UnsafeMutablePointer<Float>
+    columns: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     let plane = outHeight * outWidth
     let rowLength = images * plane
-    for c in 0..<channels {
-        for ky in 0..<kernel {
-            for kx in 0..<kernel {
-                let row = columns + ((c * kernel + ky) * kernel + kx) * rowLength
-                for n in 0..<images {
-                    let source = x + (c * images + n) * height * width
-                    let target = row + n * plane
-                    for oy in 0..<outHeight {
-                        let iy = oy * stride - padTop + ky
-                        let line = target + oy * outWidth
-                        if iy < 0 || iy >= height {
-                            for ox in 0..<outWidth { line[ox] = 0 }
-                            continue
-                        }
-                        let sourceLine = source + iy * width
-                        for ox in 0..<outWidth {
-                            let ix = ox * stride - padLeft + kx
-                            line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
-                        }
+    parallelChunks(channels * kernel * kernel, threads: threads) { rows in
+        for r in rows {
+            let c = r / (kernel * kernel), ky = r / kernel % kernel, kx = r % kernel
+            let row = columns + r * rowLength
+            for n in 0..<images {
+                let source = x + (c * images + n) * height * width
+                let target = row + n * plane
+                for oy in 0..<outHeight {
+                    let iy = oy * stride - padTop + ky
+                    let line = target + oy * outWidth
+                    if iy < 0 || iy >= height {
+                        for ox in 0..<outWidth { line[ox] = 0 }
+                        continue
+                    }
+                    let sourceLine = source + iy * width
+                    for ox in 0..<outWidth {
+                        let ix = ox * stride - padLeft + kx
+                        line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
                     }
                 }
             }
@@ -52,75 +52,107 @@ package func im2col(
     }
 }
 
-/// Dense 2-D convolution: out (Cout, N, Ho, Wo) = weight (Cout, Cin·k·k) · im2col(x) + bias.
-/// x: (Cin, N, H, W); `columns` is scratch of Cin·k·k·N·Ho·Wo floats.
+/// Dense 2-D convolution: out (Cout, N, Ho, Wo) = weight (Cout, Cin·k·k) · im2col(x) + bias,
+/// clamped to [0, 6] when `relu6`. x: (Cin, N, H, W); `columns` is scratch of Cin·k·k·N·Ho·Wo floats.
 package func conv2d(
     _ x: UnsafePointer<Float>, inChannels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    columns: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    relu6: Bool = false, columns: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     im2col(x, channels: inChannels, images: images, height: height, width: width,
            kernel: kernel, stride: stride, padTop: padTop, padLeft: padLeft,
-           outHeight: outHeight, outWidth: outWidth, columns: columns)
+           outHeight: outHeight, outWidth: outWidth, columns: columns, threads: threads)
     let n = images * outHeight * outWidth
-    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out)
-    if let bias { addChannelBias(out, channels: outChannels, spatial: n, bias: bias) }
+    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out, threads: threads)
+    addChannelBias(out, channels: outChannels, spatial: n, bias: bias, relu6: relu6, threads: threads)
 }
 
-/// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W.
+/// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W,
+/// clamped to [0, 6] when `relu6`.
 package func pointwiseConv(
     _ x: UnsafePointer<Float>, inChannels: Int, spatial: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
-    out: UnsafeMutablePointer<Float>
+    relu6: Bool = false, out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
-    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out)
-    if let bias { addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias) }
+    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out, threads: threads)
+    addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias, relu6: relu6, threads: threads)
 }
 
-/// Adds bias[c] to every value of channel c of x (C, S), in place.
-package func addChannelBias(_ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>) {
-    for c in 0..<channels {
-        let row = x + c * spatial
-        let b = bias[c]
-        for i in 0..<spatial { row[i] += b }
+/// Adds bias[c] (when given) to every value of channel c of x (C, S), in place, then clamps
+/// to [0, 6] when `relu6` (one pass over the output instead of two).
+package func addChannelBias(
+    _ x: UnsafeMutablePointer<Float>, channels: Int, spatial: Int, bias: UnsafePointer<Float>?, relu6: Bool = false, threads: Int = 1
+) {
+    guard bias != nil || relu6 else { return }
+    parallelChunks(channels, threads: threads, grain: max(1, (1 << 14) / max(spatial, 1))) { channels in
+        for c in channels {
+            let row = x + c * spatial
+            let b = bias?[c] ?? 0
+            if relu6 {
+                for i in 0..<spatial { row[i] = min(max(row[i] + b, 0), 6) }
+            } else {
+                for i in 0..<spatial { row[i] += b }
+            }
+        }
     }
 }
 
+/// Floats of one zero-padded input plane `depthwiseConv` works on, per worker.
+package func depthwisePaddedPlane(outHeight: Int, outWidth: Int, kernel: Int, stride: Int) -> Int {
+    let rows = (outHeight - 1) * stride + kernel
+    let columns = stride * ((outWidth + 7) / 8 * 8) + kernel
+    return rows * columns
+}
+
 /// Depthwise convolution (groups = channels): x (C, N, H, W), weight (C, 1, k, k), bias (C),
-/// out (C, N, Ho, Wo); zero padding `padTop`/`padLeft` before the image.
+/// out (C, N, Ho, Wo); zero padding `padTop`/`padLeft` before the image; `relu6` clamps
+/// the result to [0, 6]. Stride 1 or 2. `scratch` holds `min(threads, C)` padded planes
+/// (`depthwisePaddedPlane`): each plane is copied once into a zero border, then eight
+/// outputs at a time sum bias + Σ w·x over the k×k taps in registers, taps in row order.
 package func depthwiseConv(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
-    out: UnsafeMutablePointer<Float>
+    relu6: Bool = false, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
-    for c in 0..<channels {
-        let w = weight + c * kernel * kernel
-        let b = bias?[c] ?? 0
-        for n in 0..<images {
-            let source = x + (c * images + n) * height * width
-            let target = out + (c * images + n) * outHeight * outWidth
-            for oy in 0..<outHeight {
-                let line = target + oy * outWidth
-                for ox in 0..<outWidth { line[ox] = b }
-                for ky in 0..<kernel {
-                    let iy = oy * stride - padTop + ky
-                    if iy < 0 || iy >= height { continue }
-                    let sourceLine = source + iy * width
-                    for kx in 0..<kernel {
-                        let wv = w[ky * kernel + kx]
-                        // ox range with 0 <= ox*stride - padLeft + kx < width
-                        let offset = kx - padLeft
-                        let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
-                        let last = min(outWidth - 1, (width - 1 - offset) / stride)
-                        if first > last { continue }
-                        if stride == 1 {
-                            let s = sourceLine + offset
-                            for ox in first...last { line[ox] += wv * s[ox] }
-                        } else {
-                            for ox in first...last { line[ox] += wv * sourceLine[ox * stride + offset] }
+    precondition(stride == 1 || stride == 2, "depthwise stride \(stride)")
+    let plane = depthwisePaddedPlane(outHeight: outHeight, outWidth: outWidth, kernel: kernel, stride: stride)
+    let paddedRows = (outHeight - 1) * stride + kernel, paddedWidth = plane / paddedRows
+    parallelChunks(channels, threads: threads) { channels, worker in
+        let padded = scratch + worker * plane
+        for c in channels {
+            let w = weight + c * kernel * kernel
+            let b = Lanes(repeating: bias?[c] ?? 0)
+            for n in 0..<images {
+                let source = x + (c * images + n) * height * width
+                let target = out + (c * images + n) * outHeight * outWidth
+                // Zero border, then the image at (padTop, padLeft); rows or columns past the padded extent are never read.
+                padded.update(repeating: 0, count: plane)
+                for y in max(0, -padTop)..<min(height, paddedRows - padTop) {
+                    let columns = min(width, paddedWidth - padLeft)
+                    (padded + (y + padTop) * paddedWidth + padLeft).update(from: source + y * width, count: columns)
+                }
+                for oy in 0..<outHeight {
+                    var ox = 0
+                    while ox < outWidth {
+                        var sum = b
+                        for ky in 0..<kernel {
+                            let row = UnsafeRawPointer(padded + (oy * stride + ky) * paddedWidth + ox * stride)
+                            for kx in 0..<kernel {
+                                let v = stride == 1 ? row.loadUnaligned(fromByteOffset: kx * 4, as: Lanes.self)
+                                    : row.loadUnaligned(fromByteOffset: kx * 4, as: SIMD16<Float>.self).evenHalf
+                                sum += Lanes(repeating: w[ky * kernel + kx]) * v
+                            }
                         }
+                        if relu6 { sum = clamp(sum, 0, 6) }
+                        let line = target + oy * outWidth + ox
+                        if ox + 8 <= outWidth {
+                            UnsafeMutableRawPointer(line).storeBytes(of: sum, as: Lanes.self)
+                        } else {
+                            for i in 0..<(outWidth - ox) { line[i] = sum[i] }
+                        }
+                        ox += 8
                     }
                 }
             }
@@ -146,15 +178,17 @@ package func globalAveragePool(_ x: UnsafePointer<Float>, channels: Int, images:
 /// matching a PyTorch weight (Cout, C, k). Zero padding `padding` on both sides.
 package func im2col1d(
     _ x: UnsafePointer<Float>, channels: Int, length: Int, channelStride: Int, timeStride: Int,
-    kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>
+    kernel: Int, stride: Int, padding: Int, outLength: Int, columns: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
     let rowLength = channels * kernel
-    for t in 0..<outLength {
-        let row = columns + t * rowLength
-        for c in 0..<channels {
-            for j in 0..<kernel {
-                let source = t * stride - padding + j
-                row[c * kernel + j] = (source >= 0 && source < length) ? x[c * channelStride + source * timeStride] : 0
+    parallelChunks(outLength, threads: threads, grain: 16) { times in
+        for t in times {
+            let row = columns + t * rowLength
+            for c in 0..<channels {
+                for j in 0..<kernel {
+                    let source = t * stride - padding + j
+                    row[c * kernel + j] = (source >= 0 && source < length) ? x[c * channelStride + source * timeStride] : 0
+                }
             }
         }
     }

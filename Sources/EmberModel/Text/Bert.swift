@@ -12,8 +12,10 @@ struct BertLayer: Sendable {
     let intermediate, intermediateBias: [Float]                   // intermediate.dense
     let output, outputBias: [Float]                               // output.dense
     let outputNorm, outputNormBias: [Float]                       // output.LayerNorm
+    let bf16: (query: BF16Weights, key: BF16Weights, value: BF16Weights, attentionOut: BF16Weights,
+               intermediate: BF16Weights, output: BF16Weights)?  // ComputePrecision.bf16 only
 
-    init(_ loader: inout TensorLoader, index i: Int, config c: BertConfig) throws {
+    init(_ loader: inout TensorLoader, index i: Int, config c: BertConfig, precision: ComputePrecision) throws {
         let p = "encoder.layer.\(i)."
         let d = c.hiddenSize, f = c.intermediateSize
         query = try loader.take(p + "attention.self.query.weight", [d, d])
@@ -32,6 +34,11 @@ struct BertLayer: Sendable {
         outputBias = try loader.take(p + "output.dense.bias", [d])
         outputNorm = try loader.take(p + "output.LayerNorm.weight", [d])
         outputNormBias = try loader.take(p + "output.LayerNorm.bias", [d])
+        bf16 = precision == .bf16
+            ? (BF16Weights(query, outFeatures: d, inFeatures: d), BF16Weights(key, outFeatures: d, inFeatures: d),
+               BF16Weights(value, outFeatures: d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d),
+               BF16Weights(intermediate, outFeatures: f, inFeatures: d), BF16Weights(output, outFeatures: d, inFeatures: f))
+            : nil
     }
 }
 
@@ -41,10 +48,14 @@ public final class BertEncoder: Sendable {
     let wordEmbeddings, positionEmbeddings, tokenTypeEmbeddings: [Float]  // embeddings.*_embeddings.weight
     let embeddingNorm, embeddingNormBias: [Float]                         // embeddings.LayerNorm
     let layers: [BertLayer]
+    public let precision: ComputePrecision
 
-    public init(weights file: SafeTensorsFile, config: BertConfig) throws {
+    /// `precision` .bf16 (AVX512-BF16 CPUs only) runs the linear layers in bf16 with fp32
+    /// sums; embeddings, attention, norms and GELU stay fp32.
+    public init(weights file: SafeTensorsFile, config: BertConfig, precision: ComputePrecision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let d = config.hiddenSize
         var loader = TensorLoader(file)
         wordEmbeddings = try loader.take("embeddings.word_embeddings.weight", [config.vocabSize, d])
@@ -52,20 +63,24 @@ public final class BertEncoder: Sendable {
         tokenTypeEmbeddings = try loader.take("embeddings.token_type_embeddings.weight", [config.typeVocabSize, d])
         embeddingNorm = try loader.take("embeddings.LayerNorm.weight", [d])
         embeddingNormBias = try loader.take("embeddings.LayerNorm.bias", [d])
-        layers = try (0..<config.numHiddenLayers).map { try BertLayer(&loader, index: $0, config: config) }
+        layers = try (0..<config.numHiddenLayers).map { try BertLayer(&loader, index: $0, config: config, precision: precision) }
         loader.ignore("pooler.dense.weight")  // the [CLS] pooler: unused by mean pooling
         loader.ignore("pooler.dense.bias")
         try loader.finish()
     }
 
     /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D);
-    /// hidden (T, F); scores (L, L) for the longest sequence L.
-    public func scratchFloats(tokens: Int, maxLength: Int) -> Int {
-        tokens * (6 * config.hiddenSize + config.intermediateSize) + maxLength * maxLength
+    /// hidden (T, F); scores (L, L) for the longest sequence L, one per thread; in bf16 the
+    /// rounded input rows of the widest linear layer.
+    public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
+        tokens * (6 * config.hiddenSize + config.intermediateSize) + max(threads, 1) * maxLength * maxLength
+            + (precision == .bf16 ? bf16ScratchFloats(rows: tokens, inFeatures: max(config.hiddenSize, config.intermediateSize))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: config.hiddenSize / config.numAttentionHeads) : 0)
     }
 
-    /// Last hidden states (T, D) of the sequences packed one after another.
-    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena) throws -> [Float] {
+    /// Last hidden states (T, D) of the sequences packed one after another. `threads` is
+    /// how many threads the pass may use (see Parallel.swift); results do not depend on it.
+    public func hiddenStates(_ sequences: [[Int32]], arena: ScratchArena, threads: Int = 1) throws -> [Float] {
         let d = config.hiddenSize, f = config.intermediateSize
         let heads = config.numAttentionHeads, headDim = d / heads
         let lengths = sequences.map(\.count)
@@ -81,9 +96,11 @@ public final class BertEncoder: Sendable {
         var offset = 0
         for length in lengths { starts.append(offset); offset += length }
 
-        arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength))
+        arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength, threads: threads))
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
-        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(maxLength * maxLength)
+        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
+        let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: tokens, inFeatures: max(d, f))) : nil
+        let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Embeddings: word + position + token type 0, then LayerNorm.
         var row = 0
@@ -96,35 +113,41 @@ public final class BertEncoder: Sendable {
                 row += 1
             }
         }
-        layerNorm(x, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias, eps: config.layerNormEps, out: x)
+        layerNorm(x, rows: tokens, width: d, gamma: embeddingNorm, beta: embeddingNormBias, eps: config.layerNormEps, out: x, threads: threads)
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // Self-attention: q, k, v side by side in one (T, 3D) buffer.
-            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d,
+                   bf16: layer.bf16?.query, scratch: bf16, threads: threads)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d,
+                   bf16: layer.bf16?.key, scratch: bf16, threads: threads)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d,
+                   bf16: layer.bf16?.value, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context)
-            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection)
+                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
+            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection,
+                   bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
             // Post-norm residual: x = LN(x + attention).
-            addInPlace(projection, x, count: tokens * d)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x)
+            addInPlace(projection, x, count: tokens * d, threads: threads)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x, threads: threads)
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
-            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden)
-            geluErf(hidden, count: tokens * f)
-            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection)
-            addInPlace(projection, x, count: tokens * d)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x)
+            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden,
+                   bf16: layer.bf16?.intermediate, scratch: bf16, threads: threads)
+            geluErf(hidden, count: tokens * f, threads: threads)
+            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection,
+                   bf16: layer.bf16?.output, scratch: bf16, threads: threads)
+            addInPlace(projection, x, count: tokens * d, threads: threads)
+            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x, threads: threads)
         }
         return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }
 
     /// Sentence embeddings: mean over each sequence's tokens (never padding), then L2.
     /// Returns one D-vector per sequence.
-    public func embed(_ sequences: [[Int32]], arena: ScratchArena) throws -> [[Float]] {
+    public func embed(_ sequences: [[Int32]], arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
         let d = config.hiddenSize
-        let states = try hiddenStates(sequences, arena: arena)
+        let states = try hiddenStates(sequences, arena: arena, threads: threads)
         var result: [[Float]] = []
         var start = 0
         for sequence in sequences {

@@ -29,6 +29,7 @@ public struct MBConvArguments: Sendable, Equatable {
 }
 
 /// One inverted-residual block: [expand 1×1 + ReLU6] → depthwise k×k + ReLU6 → project 1×1 [+ input].
+/// (ReLU6 runs inside each convolution's output pass: `relu6: true`.)
 struct MBConvBlock: Sendable {
     let input, expanded, output, kernel, stride: Int
     let expand, expandBias: [Float]?        // _blocks.N._expand_conv (+ folded _bn0)
@@ -108,28 +109,33 @@ public final class EfficientNetLite: Sendable {
     public static let framesPerPass = 4
 
     /// Scratch floats one pass of `n` frames of size S needs: ping-pong block buffers,
-    /// expanded and depthwise activations, stem columns and the (3, N, S, S) input.
-    public func scratchFloats(frames n: Int, size: Int) -> Int {
+    /// expanded and depthwise activations, stem columns and the (3, N, S, S) input; one
+    /// padded depthwise plane per thread.
+    public func scratchFloats(frames n: Int, size: Int, threads: Int = 1) -> Int {
         let plan = plan(size: size)
         return n * (2 * plan.io + plan.expanded + plan.depthwise + 27 * plan.stem * plan.stem + 3 * size * size)
+            + max(threads, 1) * plan.paddedPlane
     }
 
-    private func plan(size: Int) -> (stem: Int, io: Int, expanded: Int, depthwise: Int) {
+    private func plan(size: Int) -> (stem: Int, io: Int, expanded: Int, depthwise: Int, paddedPlane: Int) {
         let stem = SamePadding(input: size, kernel: 3, stride: 2).output
         var spatial = stem
-        var io = config.stemChannels * spatial * spatial, expanded = 0, depthwise = 0
+        var io = config.stemChannels * spatial * spatial, expanded = 0, depthwise = 0, paddedPlane = 0
         for block in blocks {
             expanded = max(expanded, block.expanded * spatial * spatial)
             spatial = SamePadding(input: spatial, kernel: block.kernel, stride: block.stride).output
             depthwise = max(depthwise, block.expanded * spatial * spatial)
+            paddedPlane = max(paddedPlane, depthwisePaddedPlane(outHeight: spatial, outWidth: spatial, kernel: block.kernel, stride: block.stride))
             io = max(io, block.output * spatial * spatial)
         }
-        return (stem, max(io, config.headChannels * spatial * spatial), expanded, depthwise)
+        return (stem, max(io, config.headChannels * spatial * spatial), expanded, depthwise, paddedPlane)
     }
 
     /// Pooled features (N, headChannels) of a `FrameBatch`: (N, 3, S, S), normalized as
-    /// the manifest's preprocessing says. Runs in passes of `framesPerPass` frames.
-    public func features(_ batch: FrameBatch, arena: ScratchArena) throws -> [Float] {
+    /// the manifest's preprocessing says. Runs in passes of `framesPerPass` frames;
+    /// `threads` is how many threads a pass may use (see Parallel.swift), results do not
+    /// depend on it.
+    public func features(_ batch: FrameBatch, arena: ScratchArena, threads: Int = 1) throws -> [Float] {
         guard batch.size >= 1 else { throw ModelError.invalidInput("frames of size \(batch.size)") }
         let frameValues = batch.frameValues
         var pooled = [Float](repeating: 0, count: batch.count * config.headChannels)
@@ -138,7 +144,7 @@ public final class EfficientNetLite: Sendable {
                 var first = 0
                 while first < batch.count {
                     let n = min(Self.framesPerPass, batch.count - first)
-                    forward(frames.baseAddress! + first * frameValues, count: n, size: batch.size, arena: arena,
+                    forward(frames.baseAddress! + first * frameValues, count: n, size: batch.size, arena: arena, threads: threads,
                             pooled: out.baseAddress! + first * config.headChannels)
                     first += n
                 }
@@ -148,12 +154,14 @@ public final class EfficientNetLite: Sendable {
     }
 
     /// One CNN pass over n frames (N, 3, S, S) → pooled (n, headChannels).
-    private func forward(_ frames: UnsafePointer<Float>, count n: Int, size: Int, arena: ScratchArena, pooled: UnsafeMutablePointer<Float>) {
+    private func forward(_ frames: UnsafePointer<Float>, count n: Int, size: Int, arena: ScratchArena, threads: Int,
+                         pooled: UnsafeMutablePointer<Float>) {
         let plan = plan(size: size)
-        arena.begin(floats: scratchFloats(frames: n, size: size))
+        arena.begin(floats: scratchFloats(frames: n, size: size, threads: threads))
         var a = arena.carve(plan.io * n), b = arena.carve(plan.io * n)
         let expanded = arena.carve(plan.expanded * n), depthwised = arena.carve(plan.depthwise * n)
         let columns = arena.carve(27 * n * plan.stem * plan.stem), input = arena.carve(3 * n * size * size)
+        let planes = arena.carve(max(threads, 1) * plan.paddedPlane)
 
         // (N, 3, S, S) → (3, N, S, S)
         let plane = size * size
@@ -164,8 +172,7 @@ public final class EfficientNetLite: Sendable {
         var s = plan.stem
         conv2d(input, inChannels: 3, images: n, height: size, width: size, weight: stem, bias: stemBias,
                outChannels: config.stemChannels, kernel: 3, stride: 2, padTop: stemPad.before, padLeft: stemPad.before,
-               outHeight: s, outWidth: s, columns: columns, out: a)
-        relu6(a, count: config.stemChannels * n * s * s)
+               outHeight: s, outWidth: s, relu6: true, columns: columns, out: a, threads: threads)
 
         for block in blocks {
             let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
@@ -173,23 +180,21 @@ public final class EfficientNetLite: Sendable {
             var source = UnsafePointer(a)
             if let expand = block.expand, let expandBias = block.expandBias {
                 pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
-                              outChannels: block.expanded, out: expanded)
-                relu6(expanded, count: block.expanded * n * s * s)
+                              outChannels: block.expanded, relu6: true, out: expanded, threads: threads)
                 source = UnsafePointer(expanded)
             }
             depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
                           weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
-                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, out: depthwised)
-            relu6(depthwised, count: block.expanded * n * o * o)
+                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true,
+                          scratch: planes, out: depthwised, threads: threads)
             pointwiseConv(depthwised, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
-                          bias: block.projectBias, outChannels: block.output, out: b)
-            if block.residual { addInPlace(b, a, count: block.output * n * o * o) }
+                          bias: block.projectBias, outChannels: block.output, out: b, threads: threads)
+            if block.residual { addInPlace(b, a, count: block.output * n * o * o, threads: threads) }
             swap(&a, &b)
             s = o
         }
         pointwiseConv(a, inChannels: blocks.last!.output, spatial: n * s * s, weight: head, bias: headBias,
-                      outChannels: config.headChannels, out: b)
-        relu6(b, count: config.headChannels * n * s * s)
+                      outChannels: config.headChannels, relu6: true, out: b, threads: threads)
         globalAveragePool(b, channels: config.headChannels, images: n, spatial: s * s, out: pooled)
     }
 

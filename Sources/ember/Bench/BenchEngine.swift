@@ -6,14 +6,20 @@ import Glibc
 #endif
 
 /// `ember bench engine`: per-tower and whole-item throughput of the embedding engine
-/// against the PyTorch reference on the same inputs and thread count, in one run; GEMM
+/// against the PyTorch reference on the same inputs and thread count, in one run, the two
+/// alternating workload by workload so both see the same machine load; GEMM
 /// GFLOP/s of the text and audio towers against the sgemm peak; peak RSS.
 struct BenchEngine: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "engine", abstract: "Embedding engine throughput versus PyTorch on the same inputs.")
 
-    @Option(help: "OpenBLAS threads for Ember, torch threads for the reference.") var threads: Int = 1
-    @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 3
+    @Option(help: "Threads per engine call for Ember (EmbeddingEngine threads, OpenBLAS at 1), torch threads for the reference.")
+    var threads: Int = 1
+    @Flag(help: "Give the threads to OpenBLAS instead (engine threads 1, BLAS threads N): the engine before issue 11, for comparison.")
+    var blasThreads = false
+    @Flag(help: "Text and audio linear layers in bf16 (AVX512-BF16); prints each tower's cosine to fp32.") var bf16 = false
+    @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.5
+    @Option(help: "Rounds; each measures every workload on Ember, then on torch.") var rounds: Int = 3
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
     @Option(help: "Python with torch (default $EMBER_VENV/bin/python or ~/.cache/ember/venv/bin/python).") var python: String?
     @Option(help: "The PyTorch side of the benchmark.") var reference: String = "Ops/reference/bench_torch.py"
@@ -24,8 +30,10 @@ struct BenchEngine: ParsableCommand {
 
     func run() throws {
         let directory = URL(fileURLWithPath: model ?? ModelDirectory.resolved())
-        BLASThreads.count = threads
-        let engine = try EmbeddingEngine(modelDirectory: directory)
+        // Engine threads × OpenBLAS threads = `threads`, never more.
+        let engineThreads = blasThreads ? 1 : threads
+        BLASThreads.count = blasThreads ? threads : 1
+        let engine = try EmbeddingEngine(modelDirectory: directory, threads: engineThreads, precision: bf16 ? .bf16 : .fp32)
         let loadedRSS = peakRSSMegabytes()
         guard let text = engine.text, let tokenizer = engine.tokenizer, let vision = engine.vision, let audio = engine.audio else {
             throw ValidationError("the benchmark needs a model with text, vision and audio towers")
@@ -55,52 +63,94 @@ struct BenchEngine: ParsableCommand {
         }
         let tokens = sequences.map(\.count).reduce(0, +)
 
-        print("model \(engine.modelID), \(threads) thread(s), OpenBLAS \(BLASThreads.coreName); \(seconds) s per measurement")
-        print("machine is shared (2 cores, other jobs may run): compare the ratios, not absolute times")
-        let peak = sgemmPeak()
+        print("model \(engine.modelID), \(engine.precision.rawValue), \(threads) thread(s): engine \(engineThreads) × OpenBLAS \(BLASThreads.count) (\(BLASThreads.coreName)); "
+              + "\(rounds) rounds of \(seconds) s per measurement")
+        print("machine is shared (2 cores, other jobs may run): Ember and torch alternate within each round; compare the ratios")
+        let peak = sgemmPeak(threads: engineThreads)
         let arena = ScratchArena()  // one worker's scratch, reused across passes as in the engine
-        var clock = DispatchTime.now().uptimeNanoseconds
-        GEMMProfile.shared.start()
-        let textTime = try timed { _ = try text.embed(sequences, arena: arena) }
-        let textGEMM = GEMMProfile.shared.stop()
-        let textWall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
-        let visionTime = try timed { _ = try vision.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: arena) }
-        clock = DispatchTime.now().uptimeNanoseconds
-        GEMMProfile.shared.start()
-        let audioTime = try timed { _ = try audio.pooled(clips, arena: arena) }
-        let audioGEMM = GEMMProfile.shared.stop()
-        let audioWall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
-        let itemTime = try timed { _ = try engine.embed(items) }
+        var torch: TorchPeer?
+        if !noTorch {
+            torch = try? TorchPeer(python: pythonPath, script: reference, threads: threads, seconds: seconds,
+                                   sequences: sequences, frames: frames, size: size, clips: clips, items: Self.items)
+            if torch == nil { print("(PyTorch reference unavailable: run Ops/model-python-env, or pass --no-torch)") }
+        }
+        let workloads: [(key: String, batch: String, body: () throws -> Void)] = [
+            ("text", "\(Self.sentences) sentences, \(tokens) tokens", { _ = try text.embed(sequences, arena: arena, threads: engineThreads) }),
+            ("vision", "\(Self.frames) frames \(size)×\(size)",
+             { _ = try vision.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: arena, threads: engineThreads) }),
+            ("audio", "\(Self.clips) clips × \(Self.clipFrames / 100) s", { _ = try audio.pooled(clips, arena: arena, threads: engineThreads) }),
+            ("item", "\(Self.items) items: text + \(perItemFrames) frames + \(Self.clipFrames / 100) s", { _ = try engine.embed(items) }),
+        ]
+        // Rounds: each workload on Ember then on torch, back to back, so both see the same load.
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        var gemm: [String: (seconds: Double, flops: Double, calls: Int, wall: Double)] = [:]
+        for _ in 0..<rounds {
+            for workload in workloads {
+                let clock = DispatchTime.now().uptimeNanoseconds
+                GEMMProfile.shared.start()
+                ours[workload.key, default: []].append(try timed(workload.body))
+                let profile = GEMMProfile.shared.stop()
+                let wall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
+                let total = gemm[workload.key] ?? (0, 0, 0, 0)
+                gemm[workload.key] = (total.seconds + profile.seconds, total.flops + profile.flops, total.calls + profile.calls, total.wall + wall)
+                if let torch, let seconds = try? torch.measure(workload.key) { theirs[workload.key, default: []].append(seconds) }
+            }
+        }
+        torch?.close()
         let rss = peakRSSMegabytes()
 
-        var torch: [String: Double] = [:]
-        if !noTorch {
-            torch = (try? runTorch(sequences: sequences, frames: frames, size: size, clips: clips)) ?? [:]
-            if torch.isEmpty { print("(PyTorch reference unavailable: run Ops/model-python-env, or pass --no-torch)") }
-        }
-        let rows: [(String, String, Double, String)] = [
-            ("text", "\(Self.sentences) sentences, \(tokens) tokens", textTime, "text"),
-            ("vision", "\(Self.frames) frames \(size)×\(size)", visionTime, "vision"),
-            ("audio", "\(Self.clips) clips × \(Self.clipFrames / 100) s", audioTime, "audio"),
-            ("item", "\(Self.items) items: text + \(perItemFrames) frames + \(Self.clipFrames / 100) s", itemTime, "item"),
-        ]
         print("")
-        print("tower   batch                                   ember ms   torch ms   ember speed vs torch")
-        for (name, batch, ours, key) in rows {
-            let reference = torch[key]
-            let pad = { (s: String, n: Int) in s.padding(toLength: n, withPad: " ", startingAt: 0) }
-            let torchText = reference.map { String(format: "%9.1f", $0 * 1000) } ?? "        -"
-            let ratio = reference.map { String(format: "%.2f×", $0 / ours) } ?? "-"
-            print("\(pad(name, 8))\(pad(batch, 38))\(String(format: "%9.1f", ours * 1000))  \(torchText)   \(ratio)")
+        print("tower   batch                                   ember ms   torch ms   ember speed vs torch (median of rounds; min–max)")
+        let pad = { (s: String, n: Int) in s.padding(toLength: n, withPad: " ", startingAt: 0) }
+        for workload in workloads {
+            let mine = ours[workload.key] ?? []
+            var line = pad(workload.key, 8) + pad(workload.batch, 38) + String(format: "%9.1f", median(mine) * 1000)
+            if let reference = theirs[workload.key], reference.count == mine.count {
+                let ratios = zip(reference, mine).map { $0 / $1 }
+                line += String(format: "  %9.1f   %.2f× (%.2f–%.2f)", median(reference) * 1000, median(ratios), ratios.min()!, ratios.max()!)
+            } else {
+                line += "          -   -"
+            }
+            print(line)
         }
         print("")
-        for (name, profile, wall) in [("text", textGEMM, textWall), ("audio", audioGEMM, audioWall)] {
+        for name in ["text", "audio"] {
+            guard let profile = gemm[name] else { continue }
             let rate = profile.flops / profile.seconds / 1e9
-            print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time",
-                         name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / wall))
+            print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time (summed over concurrent calls)%@",
+                         name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / profile.wall,
+                         engine.precision == .bf16 ? "; linear layers in bf16" : ""))
+        }
+        if engine.precision == .bf16 {
+            // Accuracy of the bf16 run: each tower's outputs against an fp32 engine on the same inputs.
+            let reference = try EmbeddingEngine(modelDirectory: directory, threads: engineThreads)
+            func cosine(_ a: [Float], _ b: [Float]) -> Double {
+                let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }, nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }
+                return dot / (na * nb).squareRoot()
+            }
+            let scratch = ScratchArena()
+            let pairs: [(String, [[Float]], [[Float]])] = [
+                ("text", try text.embed(sequences, arena: scratch, threads: engineThreads),
+                 try reference.text!.embed(sequences, arena: scratch, threads: engineThreads)),
+                ("audio", try audio.pooled(clips, arena: scratch, threads: engineThreads),
+                 try reference.audio!.pooled(clips, arena: scratch, threads: engineThreads)),
+                ("item", try engine.embed(items).map(\.vector), try reference.embed(items).map(\.vector)),
+            ]
+            print(pairs.map { name, ours, fp32 in
+                String(format: "%@ %.6f", name, zip(ours, fp32).map { cosine($0, $1) }.min() ?? .nan)
+            }.joined(separator: ", "), "(bf16 vs fp32, lowest cosine per tower; vision is fp32)")
         }
         print(String(format: "peak RSS: %.0f MB with the model loaded, %.0f MB after the run (bench scratch arena %.0f MB)",
                      loadedRSS, rss, arena.megabytes))
+    }
+
+    private var pythonPath: String {
+        python ?? {
+            let venv = ProcessInfo.processInfo.environment["EMBER_VENV"]
+                ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/ember/venv").path
+            return venv + "/bin/python"
+        }()
     }
 
     /// Seconds per call, after one warm-up call, over at least `seconds`.
@@ -117,45 +167,81 @@ struct BenchEngine: ParsableCommand {
         return elapsed / Double(runs)
     }
 
-    /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384).
-    private func sgemmPeak() -> Double {
+    /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384), split as the engine splits it.
+    private func sgemmPeak(threads: Int) -> Double {
         let (m, n, k) = (1024, 1536, 384)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        let time = timed { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c) }
+        let time = timed { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }
         return 2 * Double(m * n * k) / time / 1e9
     }
+}
 
-    private func runTorch(sequences: [[Int32]], frames: [Float], size: Int, clips: [LogMel]) throws -> [String: Double] {
-        let python = python ?? {
-            let venv = ProcessInfo.processInfo.environment["EMBER_VENV"]
-                ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/ember/venv").path
-            return venv + "/bin/python"
-        }()
-        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: reference) else { return [:] }
-        let inputs = FileManager.default.temporaryDirectory.appendingPathComponent("ember-bench-\(getpid()).safetensors")
-        defer { try? FileManager.default.removeItem(at: inputs) }
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// The PyTorch side, kept running between measurements (`bench_torch.py --serve`): it
+/// loads the reference towers once, then answers one workload name per line with the
+/// seconds per call as JSON.
+private final class TorchPeer {
+    let process = Process()
+    let input = Pipe(), output = Pipe()
+    let inputs: URL
+    var buffer = Data()
+
+    init(python: String, script: String, threads: Int, seconds: Double,
+         sequences: [[Int32]], frames: [Float], size: Int, clips: [LogMel], items: Int) throws {
+        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
+            throw ValidationError("no \(python) or \(script)")
+        }
+        inputs = FileManager.default.temporaryDirectory.appendingPathComponent("ember-bench-\(getpid()).safetensors")
         try writeSafeTensors([
             ("text.ids", [sequences.map(\.count).reduce(0, +)], sequences.flatMap { $0.map(Float.init) }),
             ("text.lengths", [sequences.count], sequences.map { Float($0.count) }),
-            ("vision.frames", [Self.frames, 3, size, size], frames),
-            ("audio.mels", [clips.count, 80, Self.clipFrames], clips.flatMap(\.values)),
-            ("item.count", [1], [Float(Self.items)]),
+            ("vision.frames", [frames.count / (3 * size * size), 3, size, size], frames),
+            ("audio.mels", [clips.count, clips[0].bins, clips[0].frames], clips.flatMap(\.values)),
+            ("item.count", [1], [Float(items)]),
         ], to: inputs)
-        let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [reference, inputs.path, "\(threads)", "\(seconds)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.arguments = [script, inputs.path, "\(threads)", "\(seconds)", "--serve"]
+        process.standardInput = input
+        process.standardOutput = output
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        guard let ready = try readJSON(), ready["ready"] as? Bool == true else {
+            close()
+            throw ValidationError("the PyTorch side did not start")
+        }
+    }
+
+    /// Seconds per call of workload `key` on torch.
+    func measure(_ key: String) throws -> Double {
+        input.fileHandleForWriting.write(Data((key + "\n").utf8))
+        guard let answer = try readJSON(), let seconds = answer[key] as? Double else { throw ValidationError("no answer for \(key)") }
+        return seconds
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
         process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last,
-            let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-        else { return [:] }
-        var result: [String: Double] = [:]
-        for key in ["text", "vision", "audio", "item"] { result[key] = json[key] as? Double }
-        return result
+        try? FileManager.default.removeItem(at: inputs)
+    }
+
+    /// The next line of stdout that is a JSON object (nil at end of output).
+    private func readJSON() throws -> [String: Any]? {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<newline]
+                buffer = Data(buffer[(newline + 1)...])
+                if let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any] { return object }
+                continue
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffer.append(chunk)
+        }
     }
 }
 

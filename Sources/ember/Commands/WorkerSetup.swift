@@ -16,9 +16,11 @@ struct WorkerSetup {
         let started = ContinuousClock.now
         let engine: EmbeddingEngine
         do {
-            // The engine leaves OpenBLAS's process-wide pool alone: the worker sets it, once.
-            BLASThreads.count = configuration.modelThreads
-            engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), logger: logger)
+            // The engine leaves OpenBLAS's process-wide pool alone: the worker sets it, once, to
+            // one thread; each embed call splits its own work over `model.threads` threads.
+            BLASThreads.count = 1
+            engine = try EmbeddingEngine(
+                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads, logger: logger)
         } catch {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }

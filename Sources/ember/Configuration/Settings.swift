@@ -75,7 +75,7 @@ extension Setting {
                     }
                 },
                 show: { $0.modelDirectory }),
-            int("model.threads", \.modelThreads, 1...256, doc: "OpenBLAS threads of the embedding stage."),
+            int("model.threads", \.modelThreads, 1...256, doc: "Threads per embedding call (OpenBLAS runs one per call); embed_lanes × threads ≤ cores."),
             bool("model.batch_invariant", \.batchInvariant,
                  doc: "Embed each item on its own so a replay reproduces the live run's records byte for byte; false packs each micro-batch into shared matrices."),
             Setting(

@@ -1,0 +1,37 @@
+// bf16 matrix products for EmberModel's optional bf16 mode: AVX512-BF16 `vdpbf16ps`
+// (two bf16 products summed into each fp32 lane), fp32 accumulation. Debian's OpenBLAS
+// 0.3.21 has no sbgemm, so this is Ember's own kernel. Callers check
+// `ember_bf16_available()` first; the kernel functions must not run otherwise.
+//
+// Shapes: x (m × k) fp32 activations, row stride ldx; w (n × k) fp32 weights as PyTorch
+// stores a linear layer; c (m × n) = x · wᵀ, row stride ldc. k is padded to an even kp.
+#ifndef CEMBER_BF16_H
+#define CEMBER_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 1 when the CPU executes AVX512-BF16 (and AVX-512 F/BW/VL), else 0.
+int ember_bf16_available(void);
+
+/// bf16 elements of `w` (n × k) packed by `ember_bf16_pack`: panels of 32 rows of w, pairs of k.
+size_t ember_bf16_packed_count(int n, int k);
+
+/// Rounds w (n × k) to bf16 (nearest even) into `packed` (ember_bf16_packed_count elements).
+void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed);
+
+/// `ember_bf16_pack` of a strided matrix: element (row, col) of w is w[row·rowStride + col·colStride]
+/// (so a transposed view packs without a copy).
+void ember_bf16_pack_strided(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, uint16_t *packed);
+
+/// bf16 elements of m rows of x converted by `ember_bf16_convert` (m × kp, kp = k rounded up to even).
+size_t ember_bf16_rows_count(int m, int k);
+
+/// Rounds x (m × k, row stride ldx) to bf16 rows of kp elements (zero-padded).
+void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out);
+
+/// c (m × n, row stride ldc) = xb · wᵀ from converted rows xb and packed w; fp32 sums, each
+/// element over k in the same order whatever m is (so row blocks equal the whole product).
+void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc);
+
+#endif

@@ -380,16 +380,12 @@ def main():
     for t in threads:
         t.start()
     pool = ThreadPoolExecutor(max_workers=args.decode_workers)
-    paused = False
     while not stop.is_set():
-        # Bounded: pause the partitions at the window, keep polling to stay in the group.
-        n = in_flight.count
-        if not paused and n >= args.max_in_flight:
-            consumer.pause(consumer.assignment())
-            paused = True
-        elif paused and n < args.max_in_flight // 2:
-            consumer.resume(consumer.assignment())
-            paused = False
+        # Bounded: with the window full, stop taking messages until items finish (they
+        # take seconds, far below max.poll.interval.ms, so the member stays in the group).
+        if in_flight.count >= args.max_in_flight:
+            time.sleep(0.01)
+            continue
         message = consumer.poll(0.1)
         if message is None or message.error():
             continue

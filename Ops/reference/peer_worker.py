@@ -7,8 +7,8 @@
 confluent-kafka consumer group (cooperative-sticky, offsets stored only after the
 output is acknowledged, per-partition contiguous watermark), a decode pool running
 PyAV (keyframes only: non-key packets dropped before the decoder) and PIL, one
-inference thread running the same omni-small weights in PyTorch on padded
-micro-batches of up to 16 items, output records in Ember's JSON format. Preprocessing
+inference thread running the same omni-small weights in PyTorch (micro-batches
+with `--max-batch`; one item at a time is its fastest setting here), output records in Ember's JSON format. Preprocessing
 follows the model directory's manifest.json, so the vectors are comparable with
 Ember's (Ops/bench-peer checks the cosine per item).
 """
@@ -100,7 +100,10 @@ class Model:
                 items[i]["tokens"] = int(n)
         frames = [(i, f) for i, it in enumerate(items) for f in it["frames"]]
         if frames:
-            pooled = self.lite.extract_features(torch.from_numpy(np.stack([f for _, f in frames]))).mean(dim=(2, 3))
+            # Chunks of 16 frames: one pass over a whole micro-batch's frames (80 and more)
+            # is memory-bound in torch and several times slower per frame.
+            stacked = torch.from_numpy(np.stack([f for _, f in frames]))
+            pooled = torch.cat([self.lite.extract_features(chunk).mean(dim=(2, 3)) for chunk in stacked.split(16)])
             for i in {i for i, _ in frames}:
                 parts[i]["vision"] = pooled[[k for k, (j, _) in enumerate(frames) if j == i]].mean(0)
         by_length = {}
@@ -286,7 +289,9 @@ def main():
     parser.add_argument("--model", default=os.path.expanduser("~/.cache/ember/models/omni-small"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decode-workers", type=int, default=2)
-    parser.add_argument("--max-batch", type=int, default=16)
+    # Measured here (2 torch threads, sample items): 97 ms per item one at a time, 141 in
+    # batches of 4, 165 in batches of 16; so the peer's best setting is its default.
+    parser.add_argument("--max-batch", type=int, default=1)
     parser.add_argument("--max-in-flight", type=int, default=64)
     parser.add_argument("--max-keyframes", type=int, default=8)
     parser.add_argument("--media-root", default=None)

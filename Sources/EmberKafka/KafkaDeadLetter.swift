@@ -18,17 +18,20 @@ public enum KafkaDeadLetter {
     /// The dead-letter record for `message`: same key and value, the original headers
     /// (minus earlier `ember-*` dead-letter headers), then the six dead-letter headers.
     /// `errorClass` is one of DESIGN.md's classes (`invalid_event`, `media_invalid`, …).
+    /// With `includingOriginal: false` the value is empty and only the six headers are
+    /// set: the small dead letter for when the full one is refused (too large).
     public static func record(
-        for message: KafkaMessage, topic: String, errorClass: String, errorMessage: String, attempts: Int
+        for message: KafkaMessage, topic: String, errorClass: String, errorMessage: String, attempts: Int,
+        includingOriginal: Bool = true
     ) -> KafkaProducerRecord {
-        var headers = message.headers.filter { !headerNames.contains($0.key) }
+        var headers = includingOriginal ? message.headers.filter { !headerNames.contains($0.key) } : []
         headers.append(KafkaHeader(key: errorClassHeader, string: errorClass))
         headers.append(KafkaHeader(key: errorMessageHeader, string: truncated(errorMessage)))
         headers.append(KafkaHeader(key: sourceTopicHeader, string: message.topic))
         headers.append(KafkaHeader(key: sourcePartitionHeader, string: String(message.partition.rawValue)))
         headers.append(KafkaHeader(key: sourceOffsetHeader, string: String(message.offset.rawValue)))
         headers.append(KafkaHeader(key: attemptsHeader, string: String(attempts)))
-        return KafkaProducerRecord(topic: topic, key: message.key, value: message.value, headers: headers)
+        return KafkaProducerRecord(topic: topic, key: message.key, value: includingOriginal ? message.value : [], headers: headers)
     }
 
     /// Cuts at a character boundary so the header stays valid UTF-8.

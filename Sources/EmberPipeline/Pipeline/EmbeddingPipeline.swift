@@ -146,7 +146,6 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                         logger.warning("drain deadline passed; in-flight items will be re-processed", metadata: ["in_flight": "\(inFlight)"])
                         break
                     }
-
                 }
                 if input.isExhausted && inFlight == 0 { break }
 
@@ -304,7 +303,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             let results = processor.embed(current.map(\.prepared))
             metrics.duration(.embed, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
             for item in current { tracing.recordSpan("embed", item.work.trace, from: spanStart, batchSize: current.count) }
-            for size in oneByOne ? Array(repeating: 1, count: current.count) : [current.count] { metrics.batch(size: size) }
+            metrics.batch(size: current.count)
             for (index, item) in current.enumerated() {
                 let result = index < results.count ? results[index] : .failure(ItemFailure(.modelError, "model returned \(results.count) results for \(current.count) items"))
                 switch result {
@@ -423,12 +422,10 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         case .output:
             deadLetter(work, ItemFailure(.outputRejected, "the output record to \(record.topic) was refused: \(error)"))
         case .deadLetter(let failure):
-            var minimal = KafkaDeadLetter.record(
+            let minimal = KafkaDeadLetter.record(
                 for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
                 errorMessage: "\(failure.message) (the original event is left out: its dead letter was refused: \(error))",
-                attempts: work.attempts)
-            minimal.value = []
-            minimal.headers = minimal.headers.filter { KafkaDeadLetter.headerNames.contains($0.key) }
+                attempts: work.attempts, includingOriginal: false)
             send(work, minimal, as: .minimalDeadLetter) { [self] in metrics.deadLettered(failure.failureClass) }
         case .minimalDeadLetter:
             finish(work, delivered: false)

@@ -98,5 +98,6 @@ public final class ReplayInput: PipelineInput, @unchecked Sendable {
 }
 
 extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    /// The duration in seconds, for rates and timeouts (also used by the `ember` tool).
+    package var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

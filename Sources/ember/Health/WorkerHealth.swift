@@ -127,7 +127,7 @@ final class KafkaProbe: @unchecked Sendable {
         lock.withLock {
             // Two missed rounds in a row make the brokers unreachable.
             if let lastAnswer, (ContinuousClock.now - lastAnswer) < .seconds(interval * 2 + 5) {
-                return .reachable(age: (ContinuousClock.now - lastAnswer).secondsValue)
+                return .reachable(age: (ContinuousClock.now - lastAnswer).seconds)
             }
             return .unreachable(lastError ?? "no answer yet")
         }
@@ -164,8 +164,4 @@ final class KafkaProbe: @unchecked Sendable {
             _ = wake.wait(timeout: .now() + 1)
         }
     }
-}
-
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -1,30 +1,6 @@
 import Foundation
 import Testing
 
-/// Runs the built `ember` executable, which SwiftPM places next to the test bundle.
-private func runEmber(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    var directory = testBinary.deletingLastPathComponent()
-    // On Linux the test product is `<bin>/EmberPackageTests.xctest`; on macOS a bundle deeper inside.
-    while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("ember").path) {
-        let parent = directory.deletingLastPathComponent()
-        guard parent.path != directory.path else { throw CLIError.notBuilt }
-        directory = parent
-    }
-    let process = Process()
-    process.executableURL = directory.appendingPathComponent("ember")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-private enum CLIError: Error { case notBuilt }
-
 @Suite("ember command line")
 struct CLITests {
     @Test("--help describes the tool")

@@ -6,24 +6,6 @@ import Testing
 /// `ember codebook train` from files: Ember JSONL records and a raw float32 matrix.
 @Suite("ember codebook train")
 struct CodebookCLITests {
-    private func ember(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("ember").path) {
-            directory = directory.deletingLastPathComponent()
-            if directory.path == "/" { throw CocoaError(.fileNoSuchFile) }
-        }
-        let process = Process()
-        process.executableURL = directory.appendingPathComponent("ember")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// 60 unit vectors of 32 dims around 6 directions.
     private func vectors() -> [[Float]] {
         var generator = SeededGenerator(seed: 3)
@@ -54,13 +36,13 @@ struct CodebookCLITests {
         let matrix = directory.appendingPathComponent("vectors.f32")
         try Data(vectors.flatMap { $0 }.withUnsafeBytes { Array($0) }).write(to: matrix)
 
-        let fromRecords = try ember(["codebook", "train", "--file", jsonl.path, "--levels", "2", "--codes", "6", "--seed", "4",
+        let fromRecords = try runEmber(["codebook", "train", "--file", jsonl.path, "--levels", "2", "--codes", "6", "--seed", "4",
                                      "-o", directory.appendingPathComponent("a.safetensors").path])
         #expect(fromRecords.status == 0, "\(fromRecords.output)")
         #expect(fromRecords.output.contains("training 2 × 6 codes on 60 vectors of 32 dims for omni-small@abc (1 repeated records of an item: the last kept)"))
         #expect(fromRecords.output.contains("perplexity per level: L0 "))
         #expect(fromRecords.output.contains("full-code collisions: "))
-        let fromMatrix = try ember(["codebook", "train", "--file", matrix.path, "--dim", "32", "--model-id", "omni-small@abc",
+        let fromMatrix = try runEmber(["codebook", "train", "--file", matrix.path, "--dim", "32", "--model-id", "omni-small@abc",
                                     "--levels", "2", "--codes", "6", "--seed", "4", "-o", directory.appendingPathComponent("b.safetensors").path])
         #expect(fromMatrix.status == 0, "\(fromMatrix.output)")
         let a = try Data(contentsOf: directory.appendingPathComponent("a.safetensors"))
@@ -70,11 +52,11 @@ struct CodebookCLITests {
         #expect(codebook.statistics.perplexity[0] > 5.5, "six directions, six codes: \(codebook.statistics.perplexity)")
 
         // Errors say what is wrong.
-        let noDim = try ember(["codebook", "train", "--file", matrix.path, "-o", directory.appendingPathComponent("c").path])
+        let noDim = try runEmber(["codebook", "train", "--file", matrix.path, "-o", directory.appendingPathComponent("c").path])
         #expect(noDim.status != 0 && noDim.output.contains("a float32 matrix file needs --dim and --model-id"))
-        let tooFew = try ember(["codebook", "train", "--file", jsonl.path, "-o", directory.appendingPathComponent("c").path])
+        let tooFew = try runEmber(["codebook", "train", "--file", jsonl.path, "-o", directory.appendingPathComponent("c").path])
         #expect(tooFew.status != 0 && tooFew.output.contains("60 vectors are fewer than the 256 codes of a level"), "\(tooFew.output)")
-        let both = try ember(["codebook", "train", "--file", jsonl.path, "--topic", "t", "-o", "x"])
+        let both = try runEmber(["codebook", "train", "--file", jsonl.path, "--topic", "t", "-o", "x"])
         #expect(both.status != 0 && both.output.contains("give exactly one of --topic and --file"))
     }
 }

@@ -9,18 +9,6 @@ import Testing
 /// resent, refused for good, or the output dies, and how shutdown keeps its deadline.
 @Suite("Pipeline delivery (fakes)")
 struct PipelineDeliveryTests {
-    private func configuration(_ change: (inout PipelineConfiguration) -> Void = { _ in }) -> PipelineConfiguration {
-        var configuration = PipelineConfiguration()
-        configuration.outputTopic = "out"
-        configuration.deadLetterTopic = "dlq"
-        configuration.metricsIntervalSeconds = 0
-        configuration.maxBatchWaitSeconds = 0
-        configuration.retryBackoffSeconds = 0.01
-        configuration.maxRetryBackoffSeconds = 0.05
-        change(&configuration)
-        return configuration
-    }
-
     private func pipeline(
         _ configuration: PipelineConfiguration, _ input: FakeInput, _ output: FakeOutput, _ processor: FakeProcessor
     ) throws -> EmbeddingPipeline<FakeProcessor> {
@@ -48,7 +36,7 @@ struct PipelineDeliveryTests {
     func happyPath() throws {
         let input = FakeInput((0..<10).map { .message(fakeMessage(partition: Int32($0 % 2), offset: Int64($0 / 2), itemID: "item-\($0)")) }, endWhenEmpty: true)
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration(), input, output, FakeProcessor())
+        let pipeline = try pipeline(fakeConfiguration(), input, output, FakeProcessor())
         pipeline.start()
         let result = try #require(outcome(pipeline, within: 20))
         _ = try result.get()
@@ -63,7 +51,7 @@ struct PipelineDeliveryTests {
         let processor = FakeProcessor(embedsOneByOne: true, embedDelay: 0.05)
         let input = FakeInput((0..<12).map { .message(fakeMessage(offset: Int64($0), itemID: "lane-\($0)")) }, endWhenEmpty: true)
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration { $0.embedLanes = 3; $0.decodeConcurrency = 3 }, input, output, processor)
+        let pipeline = try pipeline(fakeConfiguration { $0.embedLanes = 3; $0.decodeConcurrency = 3 }, input, output, processor)
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
         #expect(itemIDs(output.records(on: "out")) == (0..<12).map { "lane-\($0)" }.sorted())
@@ -80,7 +68,7 @@ struct PipelineDeliveryTests {
         }
         let input = FakeInput(events)
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration(), input, output, processor)
+        let pipeline = try pipeline(fakeConfiguration(), input, output, processor)
         pipeline.start()
         #expect(eventually { processor.prepareCount >= 2 }, "two decoders hold items at the gate")
         input.push([.revoked([fakePartition(0)])])
@@ -101,7 +89,7 @@ struct PipelineDeliveryTests {
         let processor = FakeProcessor(prepareDelay: 0.2)
         let input = FakeInput((0..<count).map { .message(fakeMessage(offset: Int64($0), itemID: "slow-\($0)")) })
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration { $0.drainTimeoutSeconds = 0.3; $0.decodeConcurrency = 2 }, input, output, processor)
+        let pipeline = try pipeline(fakeConfiguration { $0.drainTimeoutSeconds = 0.3; $0.decodeConcurrency = 2 }, input, output, processor)
         pipeline.start()
         #expect(eventually { processor.prepareCount >= 2 })
         pipeline.requestStop()
@@ -124,7 +112,7 @@ struct PipelineDeliveryTests {
             .message(fakeMessage(offset: 1, itemID: "transient9-gives-up")),
         ], endWhenEmpty: true)
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration { $0.maxAttempts = 3 }, input, output, processor)
+        let pipeline = try pipeline(fakeConfiguration { $0.maxAttempts = 3 }, input, output, processor)
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
         #expect(processor.attempts("transient2-recovers") == 3)
@@ -143,7 +131,7 @@ struct PipelineDeliveryTests {
             record.topic == "out" && attempt <= 2 ? .fail(KafkaError(testCode: .requestTimedOut, message: "broker hiccup")) : .deliver
         }
         let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "resent"))], endWhenEmpty: true)
-        let pipeline = try pipeline(configuration(), input, output, FakeProcessor())
+        let pipeline = try pipeline(fakeConfiguration(), input, output, FakeProcessor())
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
         #expect(itemIDs(output.records(on: "out")) == ["resent"])
@@ -156,7 +144,7 @@ struct PipelineDeliveryTests {
     func permanentItemFailure() throws {
         let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "permanent-1"))], endWhenEmpty: true)
         let output = FakeOutput()
-        let pipeline = try pipeline(configuration(), input, output, FakeProcessor())
+        let pipeline = try pipeline(fakeConfiguration(), input, output, FakeProcessor())
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
         let deadLetter = try #require(output.records(on: "dlq").first)
@@ -181,7 +169,7 @@ struct PipelineDeliveryTests {
             .message(fakeMessage(offset: 1, itemID: "refused-at-delivery")),
             .message(fakeMessage(offset: 2, itemID: "fine")),
         ], endWhenEmpty: true)
-        let pipeline = try pipeline(configuration(), input, output, FakeProcessor())
+        let pipeline = try pipeline(fakeConfiguration(), input, output, FakeProcessor())
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20), "the partition is not pinned").get()
         #expect(itemIDs(output.records(on: "out")) == ["fine"])
@@ -199,7 +187,7 @@ struct PipelineDeliveryTests {
             record.topic == "out" || !record.value.isEmpty ? .fail(tooLarge) : .deliver
         }
         let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "huge"))], endWhenEmpty: true)
-        let pipeline = try pipeline(configuration(), input, smallOnly, FakeProcessor())
+        let pipeline = try pipeline(fakeConfiguration(), input, smallOnly, FakeProcessor())
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
         let minimal = try #require(smallOnly.records(on: "dlq").first)
@@ -214,7 +202,7 @@ struct PipelineDeliveryTests {
         let second = FakeInput([
             .message(fakeMessage(offset: 0, itemID: "ok")), .message(fakeMessage(offset: 1, itemID: "doomed")),
         ])
-        let stopping = try self.pipeline(configuration(), second, nothing, FakeProcessor())
+        let stopping = try self.pipeline(fakeConfiguration(), second, nothing, FakeProcessor())
         stopping.start()
         let result = try #require(outcome(stopping, within: 20), "the worker stops by itself")
         #expect(throws: PipelineError.self) { try result.get() }
@@ -232,7 +220,7 @@ struct PipelineDeliveryTests {
                 + [.message(fakeMessage(offset: 1, itemID: "fatal"))]
                 + (2..<30).map { .message(fakeMessage(offset: Int64($0), itemID: "after-\($0)")) })
         let processor = FakeProcessor(prepareDelay: 0.02)
-        let pipeline = try pipeline(configuration { $0.drainTimeoutSeconds = 60 }, input, output, processor)
+        let pipeline = try pipeline(fakeConfiguration { $0.drainTimeoutSeconds = 60 }, input, output, processor)
         pipeline.start()
         let result = try #require(outcome(pipeline, within: 10), "a fatal error stops the worker without a stop request")
         let error = #expect(throws: KafkaError.self) { try result.get() }

@@ -7,6 +7,20 @@ import Foundation
 // failures) is tested without the model or a broker's timing. The real parts are
 // tested end to end in EmberWorkerTests.
 
+/// Pipeline settings for the fakes: topics `out` and `dlq`, no metrics lines, no wait
+/// for fuller batches, retries after 10–50 ms; `change` adjusts the rest.
+func fakeConfiguration(_ change: (inout PipelineConfiguration) -> Void = { _ in }) -> PipelineConfiguration {
+    var configuration = PipelineConfiguration()
+    configuration.outputTopic = "out"
+    configuration.deadLetterTopic = "dlq"
+    configuration.metricsIntervalSeconds = 0
+    configuration.maxBatchWaitSeconds = 0
+    configuration.retryBackoffSeconds = 0.01
+    configuration.maxRetryBackoffSeconds = 0.05
+    change(&configuration)
+    return configuration
+}
+
 /// One input message of the fake topic `in`.
 func fakeMessage(partition: Int32 = 0, offset: Int64, itemID: String, title: String = "a title") -> KafkaMessage {
     let event = #"{"item_id":"\#(itemID)","title":"\#(title)"}"#

@@ -13,16 +13,6 @@ struct PipelineTracingTests {
     static let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     static let tracestate = "vendor=opaque"
 
-    private func configuration(_ change: (inout PipelineConfiguration) -> Void = { _ in }) -> PipelineConfiguration {
-        var configuration = PipelineConfiguration()
-        configuration.outputTopic = "out"
-        configuration.deadLetterTopic = "dlq"
-        configuration.metricsIntervalSeconds = 0
-        configuration.maxBatchWaitSeconds = 0
-        change(&configuration)
-        return configuration
-    }
-
     private func traced(_ message: KafkaMessage, _ headers: [KafkaHeader]) -> KafkaMessage {
         var message = message
         message.headers = headers
@@ -53,7 +43,7 @@ struct PipelineTracingTests {
             ], endWhenEmpty: true)
         let output = FakeOutput()
         let pipeline = try EmbeddingPipeline(
-            configuration: configuration(), input: input, output: output, processor: FakeProcessor(), logger: Logger(label: "test"))
+            configuration: fakeConfiguration(), input: input, output: output, processor: FakeProcessor(), logger: Logger(label: "test"))
         try run(pipeline)
         let records = output.records(on: "out")
         let good = try #require(records.first { $0.key == Array("good".utf8) })
@@ -76,7 +66,7 @@ struct PipelineTracingTests {
             endWhenEmpty: true)
         let output = FakeOutput()
         let pipeline = try EmbeddingPipeline(
-            configuration: configuration { $0.propagateTraceContext = false }, input: input, output: output, processor: FakeProcessor(),
+            configuration: fakeConfiguration { $0.propagateTraceContext = false }, input: input, output: output, processor: FakeProcessor(),
             logger: Logger(label: "test"))
         try run(pipeline)
         #expect(output.records(on: "out").first?.header("traceparent") == nil)
@@ -96,7 +86,7 @@ struct PipelineTracingTests {
             ], endWhenEmpty: true)
         let output = FakeOutput()
         let pipeline = try EmbeddingPipeline(
-            configuration: configuration(), input: input, output: output, processor: FakeProcessor(), tracer: tracer,
+            configuration: fakeConfiguration(), input: input, output: output, processor: FakeProcessor(), tracer: tracer,
             logger: Logger(label: "test"))
         try run(pipeline)
 
@@ -128,7 +118,7 @@ struct PipelineTracingTests {
         let processor = FakeProcessor(gated: true)
         let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "held"))])
         let pipeline = try EmbeddingPipeline(
-            configuration: configuration { $0.decodeConcurrency = 2; $0.embedLanes = 2 }, input: input, output: FakeOutput(), processor: processor,
+            configuration: fakeConfiguration { $0.decodeConcurrency = 2; $0.embedLanes = 2 }, input: input, output: FakeOutput(), processor: processor,
             logger: Logger(label: "test"))
         pipeline.start()
         #expect(eventually { processor.prepareCount == 1 })

@@ -245,7 +245,6 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     public var isPaused: Bool { state.withLock { $0.paused } }
 
-    /// The partitions assigned to this member now.
     /// The member id the group coordinator gave this consumer; nil until it has joined.
     /// Safe from any thread (librdkafka answers through its group thread).
     public var groupMemberID: String? { client.groupMemberID() }
@@ -254,6 +253,7 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// an empty one), until its partitions are lost; false while it is still joining.
     public var isGroupMember: Bool { state.withLock { $0.inGroup } }
 
+    /// The partitions assigned to this member now.
     public var assignment: [KafkaTopicPartition] { state.withLock { Array($0.partitions.keys) }.sorted() }
 
     /// Stores the done watermarks and commits them synchronously.

@@ -71,7 +71,6 @@ extension KafkaErrorCode: CustomStringConvertible {
     public static let notEnoughReplicas = Self(rawValue: RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue)
     public static let topicAuthorizationFailed = Self(rawValue: RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED.rawValue)
     public static let invalidRecord = Self(rawValue: RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue)
-    public static let unknownTopicOrPartition = Self(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue)
     public static let topicAlreadyExists = Self(rawValue: RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue)
     // Client-side errors.
     public static let timedOut = Self(rawValue: RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue)

@@ -20,6 +20,17 @@ struct WorkerHealthTests {
         #expect(!health.readiness().ok)
     }
 
+    @Test("readiness fails once draining starts, whatever else is fine; liveness does not")
+    func notReadyWhileDraining() {
+        let health = WorkerHealth(stallSeconds: 300, needsGroup: false)
+        health.modelLoaded("omni-small@abc")
+        health.drainStarted()
+        let report = health.readiness()
+        #expect(!report.ok)
+        #expect(report.body.contains("FAIL draining: shutting down"), "\(report.body)")
+        #expect(health.liveness().ok)
+    }
+
     @Test("liveness: ok while starting, STALLED (503) when a thread is busy past the bound, idle threads are fine")
     func liveness() throws {
         let health = WorkerHealth(stallSeconds: 0.05, needsGroup: false)

@@ -7,9 +7,13 @@ import ServiceLifecycle
 /// leaves the group and flushes.
 public struct PipelineService<Processor: ItemProcessor>: Service {
     private let pipeline: EmbeddingPipeline<Processor>
+    private let onDrain: @Sendable () -> Void
 
-    public init(pipeline: EmbeddingPipeline<Processor>) {
+    /// `onDrain` runs when graceful shutdown begins, before the pipeline stops admitting
+    /// (the worker uses it to fail its readiness probe).
+    public init(pipeline: EmbeddingPipeline<Processor>, onDrain: @escaping @Sendable () -> Void = {}) {
         self.pipeline = pipeline
+        self.onDrain = onDrain
     }
 
     public func run() async throws {
@@ -17,6 +21,7 @@ public struct PipelineService<Processor: ItemProcessor>: Service {
         try await withGracefulShutdownHandler {
             try await pipeline.finished()
         } onGracefulShutdown: {
+            onDrain()
             pipeline.requestStop()
         }
     }

@@ -82,7 +82,9 @@ struct WorkerSetup {
         health?.watch(pipeline.heartbeats)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: PipelineService(pipeline: pipeline), successTerminationBehavior: .gracefullyShutdownGroup)],
+                services: [.init(
+                    service: PipelineService(pipeline: pipeline) { health?.drainStarted() },
+                    successTerminationBehavior: .gracefullyShutdownGroup)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

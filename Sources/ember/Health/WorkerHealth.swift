@@ -13,7 +13,8 @@ import Metrics
 ///   within the last probe interval, and (for `ember run`) the consumer is a member of
 ///   its group, with partitions or idle because the group has more members than the
 ///   input has partitions. A worker that is not ready is not broken: it is starting,
-///   rebalancing or cut off from Kafka.
+///   rebalancing or cut off from Kafka. A draining worker (SIGTERM received) is not
+///   ready either, so a load balancer or a rollout stops counting it at once.
 final class WorkerHealth: @unchecked Sendable {
     struct Report: Sendable {
         var ok: Bool
@@ -27,6 +28,7 @@ final class WorkerHealth: @unchecked Sendable {
     private var heartbeats: StageHeartbeats?
     private var brokers: KafkaProbe?
     private let needsGroup: Bool
+    private var draining = false
 
     /// `needsGroup`: readiness includes group membership (`ember run`; not `ember replay`).
     init(stallSeconds: Double, needsGroup: Bool) {
@@ -37,6 +39,8 @@ final class WorkerHealth: @unchecked Sendable {
     func modelLoaded(_ id: String) { lock.withLock { modelID = id } }
     func watch(_ heartbeats: StageHeartbeats) { lock.withLock { self.heartbeats = heartbeats } }
     func watchKafka(_ probe: KafkaProbe) { lock.withLock { brokers = probe } }
+    /// Shutdown began: readiness fails from now on; liveness is unchanged.
+    func drainStarted() { lock.withLock { draining = true } }
 
     func stop() { lock.withLock { brokers }?.stop() }
 
@@ -61,13 +65,14 @@ final class WorkerHealth: @unchecked Sendable {
     }
 
     func readiness() -> Report {
-        let (modelID, brokers) = lock.withLock { (self.modelID, self.brokers) }
+        let (modelID, brokers, draining) = lock.withLock { (self.modelID, self.brokers, self.draining) }
         var lines: [String] = []
         var ok = true
         func check(_ good: Bool, _ line: String) {
             ok = ok && good
             lines.append((good ? "ok   " : "FAIL ") + line)
         }
+        if draining { check(false, "draining: shutting down, taking no new work") }
         check(modelID != nil, modelID.map { "model: \($0)" } ?? "model: not loaded yet")
         switch brokers?.state {
         case nil: check(false, "brokers: not checked yet")

@@ -186,7 +186,10 @@ struct PipelineDeliveryTests {
         let smallOnly = FakeOutput { record, _ in
             record.topic == "out" || !record.value.isEmpty ? .fail(tooLarge) : .deliver
         }
-        let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "huge"))], endWhenEmpty: true)
+        let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        var huge = fakeMessage(offset: 0, itemID: "huge")
+        huge.headers = [KafkaHeader(key: "traceparent", string: traceparent), KafkaHeader(key: "x-big", string: String(repeating: "x", count: 4096))]
+        let input = FakeInput([.message(huge)], endWhenEmpty: true)
         let pipeline = try pipeline(fakeConfiguration(), input, smallOnly, FakeProcessor())
         pipeline.start()
         _ = try #require(outcome(pipeline, within: 20)).get()
@@ -195,6 +198,8 @@ struct PipelineDeliveryTests {
         #expect(minimal.header(KafkaDeadLetter.errorClassHeader) == "output_rejected")
         #expect(minimal.header(KafkaDeadLetter.sourceOffsetHeader) == "0")
         #expect(minimal.header(KafkaDeadLetter.errorMessageHeader)?.contains("original event is left out") == true)
+        #expect(minimal.header("traceparent") == traceparent, "the trace context survives")
+        #expect(minimal.header("x-big") == nil, "other original headers are left out")
         #expect(input.done(fakePartition(0)) == [0])
 
         // Nothing gets through to the dead-letter topic: stop with a clear error.

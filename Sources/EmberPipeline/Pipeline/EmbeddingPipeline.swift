@@ -422,10 +422,16 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         case .output:
             deadLetter(work, ItemFailure(.outputRejected, "the output record to \(record.topic) was refused: \(error)"))
         case .deadLetter(let failure):
-            let minimal = KafkaDeadLetter.record(
+            var minimal = KafkaDeadLetter.record(
                 for: work.message, topic: configuration.deadLetterTopic, errorClass: failure.failureClass.rawValue,
                 errorMessage: "\(failure.message) (the original event is left out: its dead letter was refused: \(error))",
                 attempts: work.attempts, includingOriginal: false)
+            // The trace context survives (it is small; the refused part was the value or
+            // the other headers), so the item's trace still ends at its dead letter.
+            minimal.headers += work.message.headers.filter { PipelineTracing.headerNames.contains($0.key) && ($0.value?.count ?? 0) <= 512 }
+            let span = tracing.startSpan("produce", work.trace, kind: .producer)
+            defer { span.end() }
+            minimal.headers = tracing.headers(minimal.headers, for: span)
             send(work, minimal, as: .minimalDeadLetter) { [self] in metrics.deadLettered(failure.failureClass) }
         case .minimalDeadLetter:
             finish(work, delivered: false)

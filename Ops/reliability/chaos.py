@@ -326,30 +326,27 @@ class Run:
             disturbed += fault["members_disturbed"]
         bound = disturbed * per_member
 
-        by_partition = {}
-        for r in records:
-            p = (r.get("source") or {}).get("partition")
-            by_partition.setdefault(p, []).append(harness.iso_seconds(r["embedded_at"]))
-        for values in by_partition.values():
-            values.sort()
-
-        def gap_after(t0, before=None):
-            """Seconds from t0 until every partition that produced anything afterwards
-            (before `before`) had produced again: how long the group left a partition idle."""
-            worst = 0.0
-            for values in by_partition.values():
-                later = [v for v in values if v >= math.floor(t0) + 1 and (before is None or v < before)]
-                if later:
-                    worst = max(worst, later[0] - t0)
-            return worst
-
+        ownership = harness.partition_events(self.retired + [w for w in self.workers if w])
+        first_output = sorted(harness.iso_seconds(r["embedded_at"]) for r in records)
         for fault in self.schedule:
             if "t0" in fault and not fault.get("skipped"):
-                fault["recovery_s"] = round(gap_after(fault["t0"]), 1)
-                fault["baseline_s"] = round(gap_after(fault["t0"] - 4, before=fault["t0"]), 1)
-                fault["at_s"] = round(fault["t0"] - self.t0, 1)
+                t0, t1 = fault["t0"], fault["t1"]
+                fault["at_s"] = round(t0 - self.t0, 1)
+                fault["reassigned_s"] = reassigned_after(fault, ownership)
+                # Records carry whole seconds: the first one stamped after the fault ended.
+                later = [t for t in first_output if t >= math.floor(t1) + 1]
+                fault["output_resumed_s"] = round(later[0] - t1, 1) if later else None
             for key in ("t0", "t1"):
                 fault.pop(key, None)
+
+        # Records per partition per 10 s after the start: shows a partition waiting.
+        buckets = {}
+        for r in records:
+            p = (r.get("source") or {}).get("partition")
+            bucket = int((harness.iso_seconds(r["embedded_at"]) - self.t0) // 10)
+            buckets.setdefault(str(p), {}).setdefault(bucket, 0)
+            buckets[str(p)][bucket] += 1
+        partition_timeline = {p: [counts.get(b, 0) for b in range(max(counts) + 1)] for p, counts in sorted(buckets.items())}
 
         expected_classes = {}
         for c in harness.BAD_EVENT_CLASSES:
@@ -377,6 +374,7 @@ class Run:
             "rate_per_s": self.rate,
             "settings": self.settings,
             "wall_s": round(time.time() - self.t0, 1),
+            "started_at": round(self.t0, 1),
             "load_average_start": load_start,
             "load_average_end": harness.load_average(),
             "records": len(out_ids),
@@ -395,9 +393,48 @@ class Run:
             "crashes": self.crashes,
             "exit_codes": exits,
             "timeline": self.events,
+            "records_per_partition_per_10s": partition_timeline,
             "checks": checks,
             "passed": all(checks.values()),
         }
+
+
+def dash(value):
+    return "—" if value is None else value
+
+
+def reassigned_after(fault, ownership):
+    """Seconds from the fault until every partition it took away was assigned again,
+    from the workers' `partitions assigned` log lines (whole seconds); None when no
+    partition had to move (a fault that disturbed nobody)."""
+    t0 = fault["t0"]
+    worker = fault.get("worker")
+    if fault["kind"] == "late_start":
+        # The rebalance is done when the new member gets partitions.
+        times = [t for t, w, kind, parts in ownership if w == worker and kind == "assigned" and parts and t >= math.floor(t0)]
+        return round(times[0] - t0, 1) if times else None
+    owned = {}
+    for t, w, kind, parts in ownership:
+        if t > t0:
+            break
+        for p in parts:
+            if kind == "assigned":
+                owned[p] = w
+            elif owned.get(p) == w:
+                del owned[p]
+    moving = {p for p, w in owned.items() if fault["kind"] == "broker" or w == worker}
+    if not moving:
+        return None
+    waiting, done_at = set(moving), None
+    for t, w, kind, parts in ownership:
+        # Assignments logged in the fault's first second may predate it.
+        if t < math.floor(t0) + 1 or kind != "assigned":
+            continue
+        waiting -= set(parts)
+        if not waiting:
+            done_at = t
+            break
+    return round(done_at - t0, 1) if done_at is not None else None
 
 
 def table(summary):
@@ -405,7 +442,7 @@ def table(summary):
         f"chaos seed {summary['seed']} ({summary['preset']}): {summary['items']} items + {summary['bad_events']} bad events, "
         f"{summary['workers']} workers, {summary['wall_s']} s, load average {summary['load_average_start']:.1f} → {summary['load_average_end']:.1f}",
         "",
-        "| fault | at s | worker | lasted s | recovered after s | quiet-time gap s |",
+        "| fault | at s | worker | lasted s | its partitions assigned again after s | output resumed after s |",
         "|---|---|---|---|---|---|",
     ]
     for f in summary["faults"]:
@@ -413,7 +450,7 @@ def table(summary):
             lines.append(f"| {f['kind']} | — | — | — | skipped: {f['skipped']} | — |")
             continue
         lines.append(f"| {f['kind']} | {f['at_s']} | {f.get('worker', 'broker')} | {f.get('duration_s', '—')} | "
-                     f"{f.get('recovery_s', '—')} | {f.get('baseline_s', '—')} |")
+                     f"{dash(f.get('reassigned_s'))} | {dash(f.get('output_resumed_s'))} |")
     terms = summary["duplicate_bound_terms"]
     lines += [
         "",

@@ -186,6 +186,21 @@ def iso_seconds(text):
     return time.mktime(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
 
 
+def partition_events(workers):
+    """(time, worker, "assigned" | "revoked", partitions) from the workers' logs, in time
+    order (whole seconds, as swift-log prints them); a loss is logged as a revoke too."""
+    events = []
+    pattern = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\+0000 .* partitions=(\[.*\]) \[EmberPipeline\] partitions (assigned|revoked)$")
+    for worker in workers:
+        for line in worker.log_text().splitlines():
+            match = pattern.match(line)
+            if match:
+                parts = [int(p) for p in re.findall(r"\[(\d+)\]", match.group(2))]
+                events.append((iso_seconds(match.group(1)), worker.name, match.group(3), parts))
+    events.sort(key=lambda e: e[0])
+    return events
+
+
 # MARK: /proc
 
 

@@ -138,8 +138,16 @@ class Run:
                 self.start(slot)
 
     def running_slot(self, preferred):
+        """The planned slot when its worker runs and owns partitions, else another that
+        does (a fault on a member still joining would disturb nobody), else any running one."""
         slots = [s for s, w in enumerate(self.workers) if w and w.running()]
-        return preferred if preferred in slots else (self.rng.choice(slots) if slots else None)
+        owning = [s for s in slots if harness.owned_partitions(self.workers[s])]
+        for candidates in (owning, slots):
+            if preferred in candidates:
+                return preferred
+            if candidates:
+                return self.rng.choice(candidates)
+        return None
 
     def note(self, what, detail=""):
         self.events.append({"t": round(time.time() - self.t0, 2) if hasattr(self, "t0") else 0, "what": what, "detail": detail})
@@ -347,6 +355,12 @@ class Run:
             buckets.setdefault(str(p), {}).setdefault(bucket, 0)
             buckets[str(p)][bucket] += 1
         partition_timeline = {p: [counts.get(b, 0) for b in range(max(counts) + 1)] for p, counts in sorted(buckets.items())}
+        # The longest a partition produced nothing between its first and last record.
+        idle = {}
+        for r in records:
+            p = str((r.get("source") or {}).get("partition"))
+            idle.setdefault(p, []).append(harness.iso_seconds(r["embedded_at"]))
+        longest_idle = {p: max((b - a for a, b in zip(sorted(v), sorted(v)[1:])), default=0) for p, v in idle.items()}
 
         expected_classes = {}
         for c in harness.BAD_EVENT_CLASSES:
@@ -394,6 +408,7 @@ class Run:
             "exit_codes": exits,
             "timeline": self.events,
             "records_per_partition_per_10s": partition_timeline,
+            "longest_partition_idle_s": longest_idle,
             "checks": checks,
             "passed": all(checks.values()),
         }
@@ -460,6 +475,8 @@ def table(summary):
         f"{terms['auto.commit.interval.s']:g} s commit interval))",
         "dead letters: " + ", ".join(f"{c} {n}" for c, n in sorted(summary["dead_letters"].items())),
         "crashes: " + (", ".join(c["worker"] for c in summary["crashes"]) or "none"),
+        "longest a partition produced nothing (s): " + ", ".join(
+            f"{p}: {v:.0f}" for p, v in sorted(summary["longest_partition_idle_s"].items())),
     ]
     for name, ok in summary["checks"].items():
         lines.append(f"  {'ok  ' if ok else 'FAIL'} {name}")

@@ -201,6 +201,14 @@ def partition_events(workers):
     return events
 
 
+def owned_partitions(worker):
+    """The partitions a worker's log says it owns now."""
+    owned = set()
+    for _, _, kind, parts in partition_events([worker]):
+        owned = owned | set(parts) if kind == "assigned" else owned - set(parts)
+    return owned
+
+
 # MARK: /proc
 
 

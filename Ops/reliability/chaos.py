@@ -103,7 +103,8 @@ class Run:
         self.schedule = plan(self.rng, preset, extra, self.session_s)
         self.broker = harness.Broker(args.port, args.state)
         self.topics = harness.Topics.unique("chaos", self.seed)
-        self.log_dir = os.path.join(args.state, f"chaos-{self.seed}")
+        # A directory per run: a second run of the same seed must not read the first one's logs.
+        self.log_dir = os.path.join(args.state, self.topics.group)
         os.makedirs(self.log_dir, exist_ok=True)
         self.workers = [None] * WORKERS
         self.generation = [0] * WORKERS

@@ -120,7 +120,7 @@ def start_worker(ember, broker, topics, media_root, name, log_dir, settings):
     ]
     for setting in settings:
         arguments += ["--set", setting]
-    out = open(log_path, "ab")
+    out = open(log_path, "wb")
     process = subprocess.Popen(arguments, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
     out.close()
     return Worker(name, process, log_path, time.time())

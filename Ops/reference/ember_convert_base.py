@@ -78,30 +78,17 @@ def build_omni_base(use_dir, pth_path, ct2_model_bin, out_dir):
                      "use_config": text_config,
                      "sentencepiece": {"model": "sentencepiece.model", "max_length": 512},
                      "pooling": "sqrt-n sum"},
-            "vision": {"architecture": "efficientnet-lite", "weights": "vision.safetensors",
-                       "config": {"blocks": convert.LITE0_BLOCKS, "stem_channels": 32, "head_channels": 1280,
-                                  "num_classes": 1000, "batch_norm_folded": True},
-                       "preprocessing": convert.EFFICIENTNET_LITE0_PREPROCESSING,
-                       "pooling": "mean"},
-            "audio": {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": audio_config,
-                      "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
-                                        "mel_scale": "slaney", "window_seconds": 30},
-                      "pooling": "mean"},
+            "vision": convert.LITE0_TOWER,
+            "audio": convert.whisper_tower(audio_config),
         },
-        "fusion": {"kind": "late", "order": ["text", "vision", "audio"],
-                   "weights": {"text": 1.0, "vision": 1.0, "audio": 1.0}},
+        "fusion": convert.LATE_FUSION,
         "output": {"dim": dim},
     }
-    tmp = os.path.join(out_dir, "manifest.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, os.path.join(out_dir, "manifest.json"))
+    convert.write_manifest(out_dir, manifest)
     return manifest
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 5:
         sys.exit("usage: ember_convert_base.py USE_PACKAGE_DIR LITE0_PTH CT2_MODEL_BIN OUT_DIR")
-    m = build_omni_base(*sys.argv[1:])
-    print(m["id"] + "@" + m["weights_hash"])
+    print("{id}@{weights_hash}".format(**build_omni_base(*sys.argv[1:])))

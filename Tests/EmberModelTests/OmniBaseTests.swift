@@ -19,12 +19,10 @@ func loadOmniBase() throws -> EmbeddingEngine {
 }
 
 extension URL {
-    /// Where `Ops/model-fetch omni-base` writes: `$EMBER_OMNI_BASE_DIR`, else the cache.
+    /// `$EMBER_OMNI_BASE_DIR`, else next to omni-small, where `Ops/model-fetch omni-base` writes.
     static var omniBaseModelDirectory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let path = environment["EMBER_OMNI_BASE_DIR"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache"
-        return URL(fileURLWithPath: cache + "/ember/models/omni-base")
+        ProcessInfo.processInfo.environment["EMBER_OMNI_BASE_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? defaultModelDirectory.deletingLastPathComponent().appendingPathComponent("omni-base")
     }
 }
 

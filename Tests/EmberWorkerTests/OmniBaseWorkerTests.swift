@@ -4,13 +4,9 @@ import EmberPipeline
 import Foundation
 import Testing
 
-/// Where Ops/model-fetch omni-base writes: `$EMBER_OMNI_BASE_DIR`, else the cache.
-private let omniBaseModel: String = {
-    let environment = ProcessInfo.processInfo.environment
-    if let path = environment["EMBER_OMNI_BASE_DIR"], !path.isEmpty { return path }
-    let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory() + "/.cache"
-    return cache + "/ember/models/omni-base"
-}()
+/// `$EMBER_OMNI_BASE_DIR`, else next to omni-small, where `Ops/model-fetch omni-base` writes.
+private let omniBaseModel = ProcessInfo.processInfo.environment["EMBER_OMNI_BASE_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+    ?? URL.defaultModelDirectory.deletingLastPathComponent().appendingPathComponent("omni-base").path
 
 /// `ember run` with omni-base (`Ops/model-fetch omni-base`, which Ops/test runs) selected by
 /// model directory: sample videos and title-only events in Chinese, Japanese and English.

@@ -245,20 +245,21 @@ public final class EmbeddingEngine: Sendable {
         var counts = [ModalityCounts](repeating: ModalityCounts(), count: inputs.count)
 
         let textItems = inputs.indices.filter { inputs[$0].text != nil }
-        if !textItems.isEmpty, let (encoder, pieces) = sentenceEncoder {
-            let sequences = textItems.map { pieces.encode(inputs[$0].text!) }
-            var vectors: [[Float]] = []
-            for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
-                vectors += try arenas.withArena { try encoder.embed(Array(sequences[pass]), arena: $0, threads: threads) }
+        if !textItems.isEmpty {
+            // BERT + WordPiece (omni-small) or USE + SentencePiece (omni-base): the same packed passes.
+            let sequences: [[Int32]]
+            let embedPass: ([[Int32]], ScratchArena) throws -> [[Float]]
+            if let (encoder, pieces) = sentenceEncoder {
+                sequences = textItems.map { pieces.encode(inputs[$0].text!) }
+                embedPass = { [threads] in try encoder.embed($0, arena: $1, threads: threads) }
+            } else {
+                guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }  // checked per item
+                sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
+                embedPass = { [threads] in try text.embed($0, arena: $1, threads: threads) }
             }
-            for (i, vector) in zip(textItems, vectors) { towers[i][.text] = vector }
-            for (i, sequence) in zip(textItems, sequences) { counts[i].textTokens = sequence.count }
-        } else if !textItems.isEmpty {
-            guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }  // checked per item
-            let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
             var vectors: [[Float]] = []
             for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
-                vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0, threads: threads) }
+                vectors += try arenas.withArena { try embedPass(Array(sequences[pass]), $0) }
             }
             for (i, vector) in zip(textItems, vectors) { towers[i][.text] = vector }
             for (i, sequence) in zip(textItems, sequences) { counts[i].textTokens = sequence.count }

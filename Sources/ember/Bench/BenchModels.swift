@@ -5,8 +5,8 @@ import Foundation
 /// `ember bench models`: the per-item cost of two (or more) model directories, e.g.
 /// omni-small against omni-base, on the same synthetic items, one item per call as the
 /// worker embeds them (batch-invariant lanes). The models alternate workload by workload
-/// within each round so they see the same machine load; the table gives medians over
-/// rounds and each model's ratio to the first.
+/// within each round so they see the same machine load; the table gives medians (of
+/// per-round medians of single calls) and each model's ratio to the first.
 struct BenchModels: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models", abstract: "Per-item cost of model directories side by side (e.g. omni-small vs omni-base).")
@@ -58,17 +58,17 @@ struct BenchModels: ParsableCommand {
         print(String(format: "peak RSS with all models loaded: %.0f MB", peakRSSMegabytes()))
     }
 
-    /// Seconds per call, after one warm-up call, over at least `seconds`.
+    /// The median of single-call durations (after one warm-up call) over `seconds`: on a
+    /// shared machine a median per call shrugs off the calls another job preempted.
     private func timed(_ body: () throws -> Void) rethrows -> Double {
         try body()
-        var runs = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed: Double = 0
-        repeat {
+        var calls: [Double] = []
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(seconds * 1e9)
+        while calls.count < 3 || DispatchTime.now().uptimeNanoseconds < deadline {
+            let start = DispatchTime.now().uptimeNanoseconds
             try body()
-            runs += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        } while elapsed < seconds
-        return elapsed / Double(runs)
+            calls.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return median(calls)
     }
 }

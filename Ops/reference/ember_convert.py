@@ -285,6 +285,23 @@ EFFICIENTNET_LITE0_PREPROCESSING = {
 }
 
 
+# Manifest entries omni-small and omni-base share.
+LITE0_TOWER = {"architecture": "efficientnet-lite", "weights": "vision.safetensors",
+               "config": {"blocks": LITE0_BLOCKS, "stem_channels": 32, "head_channels": 1280,
+                          "num_classes": 1000, "batch_norm_folded": True},
+               "preprocessing": EFFICIENTNET_LITE0_PREPROCESSING,
+               "pooling": "mean"}
+LATE_FUSION = {"kind": "late", "order": ["text", "vision", "audio"],
+               "weights": {"text": 1.0, "vision": 1.0, "audio": 1.0}}
+
+
+def whisper_tower(config):
+    return {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": config,
+            "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
+                              "mel_scale": "slaney", "window_seconds": 30},
+            "pooling": "mean"}
+
+
 def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
     import shutil
     os.makedirs(out_dir, exist_ok=True)
@@ -304,26 +321,23 @@ def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
                      "tokenizer": {"vocab": "vocab.txt", "lowercase": True, "strip_accents": True,
                                    "tokenize_chinese_chars": True, "max_length": 256},
                      "pooling": "mean"},
-            "vision": {"architecture": "efficientnet-lite", "weights": "vision.safetensors",
-                       "config": {"blocks": LITE0_BLOCKS, "stem_channels": 32, "head_channels": 1280,
-                                  "num_classes": 1000, "batch_norm_folded": True},
-                       "preprocessing": EFFICIENTNET_LITE0_PREPROCESSING,
-                       "pooling": "mean"},
-            "audio": {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": audio_config,
-                      "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
-                                        "mel_scale": "slaney", "window_seconds": 30},
-                      "pooling": "mean"},
+            "vision": LITE0_TOWER,
+            "audio": whisper_tower(audio_config),
         },
-        "fusion": {"kind": "late", "order": ["text", "vision", "audio"],
-                   "weights": {"text": 1.0, "vision": 1.0, "audio": 1.0}},
+        "fusion": LATE_FUSION,
         "output": {"dim": 2048},
     }
+    write_manifest(out_dir, manifest)
+    return manifest
+
+
+def write_manifest(out_dir, manifest):
+    """`out_dir/manifest.json`, replaced atomically (a reader never sees half a file)."""
     tmp = os.path.join(out_dir, "manifest.json.tmp")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
     os.replace(tmp, os.path.join(out_dir, "manifest.json"))
-    return manifest
 
 
 if __name__ == "__main__":

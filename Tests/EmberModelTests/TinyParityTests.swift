@@ -20,7 +20,7 @@ struct TinyParityTests {
     @Test("WordPiece ids equal the Hugging Face BertTokenizer's")
     func tokenizer() throws {
         let texts = try JSONDecoder().decode([String].self, from: Data(contentsOf: tinyModel.appendingPathComponent("texts.json")))
-        let tokenizer = try WordPieceTokenizer(vocabularyFile: tinyModel.appendingPathComponent("vocab.txt"), config: manifest.towers.text!.tokenizer)
+        let tokenizer = try WordPieceTokenizer(vocabularyFile: tinyModel.appendingPathComponent("vocab.txt"), config: manifest.towers.text!.tokenizer!)
         for (i, text) in texts.enumerated() {
             let expected = try reference.int64s("text.\(i).ids")
             #expect(tokenizer.encode(text).map(Int64.init) == expected, "\(text)")
@@ -30,13 +30,13 @@ struct TinyParityTests {
     @Test("BERT hidden states and pooled embeddings match transformers")
     func bert() throws {
         let text = manifest.towers.text!
-        let bert = try BertEncoder(weights: try file(text.weights), config: text.config)
+        let bert = try BertEncoder(weights: try file(text.weights), config: text.config!)
         var sequences: [[Int32]] = []
         for i in 0..<4 { sequences.append(try reference.int64s("text.\(i).ids").map { Int32($0) }) }
         let states = try bert.hiddenStates(sequences, arena: ScratchArena())
         var start = 0
         for (i, sequence) in sequences.enumerated() {
-            let count = sequence.count * text.config.hiddenSize
+            let count = sequence.count * text.config!.hiddenSize
             expectClose(Array(states[start..<(start + count)]), try reference.floats("text.\(i).states"), "text \(i) states")
             start += count
         }
@@ -85,7 +85,7 @@ struct TinyParityTests {
 
     @Test("loading fails with got/expected shapes on a mis-shaped tensor, and on missing ones")
     func strictLoading() throws {
-        var text = manifest.towers.text!.config
+        var text = manifest.towers.text!.config!
         text.intermediateSize = 48
         #expect(throws: ModelError.shapeMismatch(tensor: "encoder.layer.0.intermediate.dense.weight", got: [64, 32], expected: [48, 32])) {
             try BertEncoder(weights: try file("text.safetensors"), config: text)

@@ -178,13 +178,16 @@ final class WorkerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ arguments: [String], topics: WorkerHarness.Topics, samples: WorkerHarness.Samples, name: String) throws {
+    init(
+        _ arguments: [String], topics: WorkerHarness.Topics, samples: WorkerHarness.Samples, name: String,
+        model: String = WorkerHarness.modelDirectory
+    ) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(topics.group)-\(name).log").path
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: WorkerHarness.binary)
         process.arguments = arguments + [
             "--brokers", WorkerHarness.brokers!, "--input-topic", topics.input, "--output-topic", topics.output,
-            "--dlq-topic", topics.deadLetter, "--model", WorkerHarness.modelDirectory,
+            "--dlq-topic", topics.deadLetter, "--model", model,
             "--set", "media.root=\(samples.mediaRoot)",
             "--set", "log.metrics_interval_s=2",
             "--set", "topics.create_partitions=0",
@@ -199,9 +202,10 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     static func run(
-        group: String, topics: WorkerHarness.Topics, samples: WorkerHarness.Samples, name: String, settings: [String] = []
+        group: String, topics: WorkerHarness.Topics, samples: WorkerHarness.Samples, name: String, settings: [String] = [],
+        model: String = WorkerHarness.modelDirectory
     ) throws -> WorkerProcess {
-        try WorkerProcess(["run", "--group-id", group] + settings.flatMap { ["--set", $0] }, topics: topics, samples: samples, name: name)
+        try WorkerProcess(["run", "--group-id", group] + settings.flatMap { ["--set", $0] }, topics: topics, samples: samples, name: name, model: model)
     }
 
     /// Waits until the log satisfies `condition` or the timeout passes.

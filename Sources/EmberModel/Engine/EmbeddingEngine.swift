@@ -85,6 +85,9 @@ public final class EmbeddingEngine: Sendable {
     public let manifest: ModelManifest
     public let text: BertEncoder?
     public let tokenizer: WordPieceTokenizer?
+    /// The text tower when the manifest's is `universal-sentence-encoder` (omni-base);
+    /// then `text` and `tokenizer` are nil.
+    public let sentenceEncoder: (encoder: UniversalSentenceEncoder, tokenizer: SentencePieceTokenizer)?
     public let vision: EfficientNetLite?
     public let audio: WhisperEncoder?
     public let fusion: LateFusion
@@ -122,13 +125,25 @@ public final class EmbeddingEngine: Sendable {
             try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
         }
         var widths: [Modality: Int] = [:]
-        if let t = manifest.towers.text {
-            text = try BertEncoder(weights: try file(t.weights), config: t.config, precision: self.precision)
-            tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent(t.tokenizer.vocab), config: t.tokenizer)
-            widths[.text] = t.config.hiddenSize
+        if let t = manifest.towers.text, let config = t.config, let wordPiece = t.tokenizer {
+            text = try BertEncoder(weights: try file(t.weights), config: config, precision: self.precision)
+            tokenizer = try WordPieceTokenizer(vocabularyFile: modelDirectory.appendingPathComponent(wordPiece.vocab), config: wordPiece)
+            widths[.text] = config.hiddenSize
         } else {
             text = nil
             tokenizer = nil
+        }
+        if let t = manifest.towers.text, let config = t.useConfig, let sentencePiece = t.sentencepiece {
+            let encoder = try UniversalSentenceEncoder(weights: try file(t.weights), config: config)
+            let pieces = try SentencePieceTokenizer(modelFile: modelDirectory.appendingPathComponent(sentencePiece.model), maxLength: sentencePiece.maxLength)
+            guard pieces.vocabularySize <= encoder.vocabularySize else {
+                throw ModelError.invalidConfig(key: "towers.text.sentencepiece.model",
+                                               reason: "\(pieces.vocabularySize) pieces, the word table has \(encoder.vocabularySize) rows")
+            }
+            sentenceEncoder = (encoder, pieces)
+            widths[.text] = config.outputSize
+        } else {
+            sentenceEncoder = nil
         }
         if let v = manifest.towers.vision {
             vision = try EfficientNetLite(weights: try file(v.weights), config: v.config)
@@ -145,8 +160,11 @@ public final class EmbeddingEngine: Sendable {
         fusion = LateFusion(order: manifest.fusion.order, widths: widths, weights: manifest.fusion.weights)
         // Scratch sized once for the largest pass of each tower (pages are touched only when used).
         var scratch = 0
-        if let text, let t = manifest.towers.text {
-            let longest = min(t.tokenizer.maxLength, t.config.maxPositionEmbeddings)
+        if let sentenceEncoder {
+            scratch = sentenceEncoder.encoder.scratchFloats(tokens: Self.textTokensPerPass + sentenceEncoder.tokenizer.maxLength, sentences: Self.textTokensPerPass / 3)
+        }
+        if let text, let t = manifest.towers.text, let config = t.config, let wordPiece = t.tokenizer {
+            let longest = min(wordPiece.maxLength, config.maxPositionEmbeddings)
             scratch = max(scratch, text.scratchFloats(tokens: Self.textTokensPerPass, maxLength: longest, threads: self.threads))
         }
         if let vision, let size = manifest.towers.vision?.preprocessing.size {
@@ -206,7 +224,7 @@ public final class EmbeddingEngine: Sendable {
     func problem(with input: ItemInput) -> ModelError? {
         let frames = input.frames.flatMap { $0.count > 0 ? $0 : nil }
         if input.text == nil && frames == nil && input.logMel == nil { return .noContent("no text, frames or audio the model can use") }
-        if input.text != nil && text == nil { return .invalidInput("the model has no text tower") }
+        if input.text != nil && text == nil && sentenceEncoder == nil { return .invalidInput("the model has no text tower") }
         if let frames {
             guard vision != nil, let size = manifest.towers.vision?.preprocessing.size else { return .invalidInput("the model has no vision tower") }
             if frames.size != size { return .invalidInput("frames are 3×\(frames.size)×\(frames.size), the vision tower reads 3×\(size)×\(size)") }
@@ -228,11 +246,20 @@ public final class EmbeddingEngine: Sendable {
 
         let textItems = inputs.indices.filter { inputs[$0].text != nil }
         if !textItems.isEmpty {
-            guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }  // checked per item
-            let sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
+            // BERT + WordPiece (omni-small) or USE + SentencePiece (omni-base): the same packed passes.
+            let sequences: [[Int32]]
+            let embedPass: ([[Int32]], ScratchArena) throws -> [[Float]]
+            if let (encoder, pieces) = sentenceEncoder {
+                sequences = textItems.map { pieces.encode(inputs[$0].text!) }
+                embedPass = { [threads] in try encoder.embed($0, arena: $1, threads: threads) }
+            } else {
+                guard let text, let tokenizer else { throw ModelError.invalidInput("the model has no text tower") }  // checked per item
+                sequences = textItems.map { tokenizer.encode(inputs[$0].text!) }
+                embedPass = { [threads] in try text.embed($0, arena: $1, threads: threads) }
+            }
             var vectors: [[Float]] = []
             for pass in Self.passes(sequences.map(\.count), budget: Self.textTokensPerPass) {
-                vectors += try arenas.withArena { try text.embed(Array(sequences[pass]), arena: $0, threads: threads) }
+                vectors += try arenas.withArena { try embedPass(Array(sequences[pass]), $0) }
             }
             for (i, vector) in zip(textItems, vectors) { towers[i][.text] = vector }
             for (i, sequence) in zip(textItems, sequences) { counts[i].textTokens = sequence.count }

@@ -24,11 +24,15 @@ public struct ModelManifest: Codable, Sendable {
         public var audio: AudioTower?
     }
 
+    /// `architecture` `bert` carries `config` and `tokenizer`;
+    /// `universal-sentence-encoder` carries `use_config` and `sentencepiece`.
     public struct TextTower: Codable, Sendable {
         public var architecture: String
         public var weights: String
-        public var config: BertConfig
-        public var tokenizer: WordPieceConfig
+        public var config: BertConfig?
+        public var tokenizer: WordPieceConfig?
+        public var useConfig: UniversalSentenceEncoderConfig?
+        public var sentencepiece: SentencePieceConfig?
     }
 
     public struct VisionTower: Codable, Sendable {
@@ -84,8 +88,19 @@ public struct ModelManifest: Codable, Sendable {
     }
 
     func validate() throws {
-        if let text = towers.text, text.architecture != "bert" {
-            throw ModelError.invalidConfig(key: "towers.text.architecture", reason: "\(text.architecture) is not supported (bert)")
+        if let text = towers.text {
+            switch text.architecture {
+            case "bert":
+                if text.config == nil { throw ModelError.invalidConfig(key: "towers.text.config", reason: "missing") }
+                if text.tokenizer == nil { throw ModelError.invalidConfig(key: "towers.text.tokenizer", reason: "missing") }
+            case UniversalSentenceEncoderConfig.architecture:
+                if text.useConfig == nil { throw ModelError.invalidConfig(key: "towers.text.use_config", reason: "missing") }
+                if text.sentencepiece == nil { throw ModelError.invalidConfig(key: "towers.text.sentencepiece", reason: "missing") }
+            default:
+                throw ModelError.invalidConfig(
+                    key: "towers.text.architecture",
+                    reason: "\(text.architecture) is not supported (bert, \(UniversalSentenceEncoderConfig.architecture))")
+            }
         }
         if let vision = towers.vision {
             guard vision.architecture == "efficientnet-lite" else {
@@ -128,7 +143,7 @@ extension ModelManifest {
     /// The width of a tower's output vector; nil when the manifest has no such tower.
     public func width(of modality: Modality) -> Int? {
         switch modality {
-        case .text: towers.text?.config.hiddenSize
+        case .text: towers.text?.config?.hiddenSize ?? towers.text?.useConfig?.outputSize
         case .vision: towers.vision?.config.headChannels
         case .audio: towers.audio?.config.dModel
         }

@@ -5,7 +5,7 @@ import Glibc
 
 /// A memory-mapped `.safetensors` file: an 8-byte little-endian header length, a JSON
 /// header `{name: {dtype, shape, data_offsets: [begin, end]}}`, then the raw tensor bytes.
-/// Reads F32, F16, BF16 (widened to Float) and I64; anything else is an error.
+/// Reads F32, F16, BF16 (widened to Float), I64 and U8; anything else is an error.
 public final class SafeTensorsFile: @unchecked Sendable {
     /// One tensor's entry in the header.
     public struct Entry: Sendable, Equatable {
@@ -98,6 +98,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
         case "F32": 4
         case "F16", "BF16": 2
         case "I64": 8
+        case "U8": 1
         default: nil
         }
     }
@@ -144,6 +145,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// A U8 tensor (quantized codes), checked against `shape`; copied like `floats`.
+    public func bytes(_ name: String, shape expected: [Int]) throws -> [UInt8] {
+        guard let entry = entries[name] else { throw ModelError.missingTensor(name) }
+        guard entry.dtype == "U8" else { throw ModelError.unsupportedDType(tensor: name, dtype: entry.dtype) }
+        guard entry.shape == expected else { throw ModelError.shapeMismatch(tensor: name, got: entry.shape, expected: expected) }
+        let values = [UInt8](UnsafeRawBufferPointer(start: base + dataStart + entry.range.lowerBound, count: entry.range.count))
+        release(entry.range)
+        return values
+    }
+
     /// An I64 tensor.
     public func int64s(_ name: String) throws -> [Int64] {
         guard let entry = entries[name] else { throw ModelError.missingTensor(name) }
@@ -164,6 +175,11 @@ struct TensorLoader {
     mutating func take(_ name: String, _ shape: [Int]) throws -> [Float] {
         taken.insert(name)
         return try file.floats(name, shape: shape)
+    }
+
+    mutating func takeBytes(_ name: String, _ shape: [Int]) throws -> [UInt8] {
+        taken.insert(name)
+        return try file.bytes(name, shape: shape)
     }
 
     mutating func ignore(_ name: String) { taken.insert(name) }

@@ -183,7 +183,7 @@ final class WorkerProcess: @unchecked Sendable {
         model: String = WorkerHarness.modelDirectory
     ) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(topics.group)-\(name).log").path
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: WorkerHarness.binary)
         process.arguments = arguments + [
             "--brokers", WorkerHarness.brokers!, "--input-topic", topics.input, "--output-topic", topics.output,

@@ -3,7 +3,8 @@ simulator's cold-start tasks, with oracle figures for the headroom.
 
 Tasks (both use only cold items as targets):
 - next item: query = the mean of the user's last 10 (warm) watched items' unit vectors;
-  a hit when the user's next watch (a cold item) is among the 50 nearest candidates.
+  a hit when the user's next watch (a cold item) is among the 50 nearest candidates
+  (--k changes 50, e.g. 10 for the tiny world).
   Candidates "all": every item but the history (random: 50 / (items - 10));
   "cold": the cold items only (random: 50 / cold items). Recall@50 = hit rate.
 - ID neighbours: for each cold item, the 50 warm items nearest in cosine to it; the
@@ -100,7 +101,7 @@ def neighbour_recall(vectors, data):
     warm = np.flatnonzero(data.split != "cold")
     recalls = []
     for r in data.neighbours:
-        truth = set(data.index[i] for i in r["neighbours"])
+        truth = set(data.index[i] for i in r["neighbours"][:K])
         scores = vectors[warm] @ vectors[data.index[r["item_id"]]]
         top = warm[np.argsort(-scores, kind="stable")[:len(truth)]]
         recalls.append(len(truth & set(top.tolist())) / len(truth))
@@ -150,7 +151,9 @@ def rows(data):
     return out
 
 
-def main(directory, embeddings, as_json):
+def main(directory, embeddings, as_json, k=50):
+    global K
+    K = k
     data = Data(directory, embeddings)
     n_items, n_cold = len(data.ids), int((data.split == "cold").sum())
     results = []
@@ -160,8 +163,8 @@ def main(directory, embeddings, as_json):
                          "next_item_cold": next_item_recall(vectors, data, "cold"),
                          "id_neighbours": neighbour_recall(vectors, data)})
     history = len(data.next_item[0]["history"]) if data.next_item else 0
-    random = {"next_item_all": K / (n_items - history), "next_item_cold": min(1.0, K / n_cold),
-              "id_neighbours": K / int((data.split != "cold").sum())}
+    random = {"next_item_all": min(1.0, K / (n_items - history)), "next_item_cold": min(1.0, K / n_cold),
+              "id_neighbours": min(1.0, K / int((data.split != "cold").sum()))}
     report = {"dir": os.path.abspath(directory), "items": n_items, "cold_items": n_cold,
               "users": len(data.next_item), "k": K, "model": getattr(data, "model", None),
               "random": random, "results": results}

@@ -38,6 +38,7 @@ def main(argv):
     v.add_argument("dir")
     v.add_argument("--embeddings", help="records to evaluate (default DIR/embeddings.jsonl)")
     v.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    v.add_argument("--k", type=int, default=50, help="recall@k (the tiny world has 48 warm items: use 10)")
 
     c = sub.add_parser("check", help="validate DIR's files: shapes, split disjointness, references")
     c.add_argument("dir")
@@ -54,7 +55,7 @@ def main(argv):
         embed.embed(args.dir, args.ember, args.brokers, args.port, args.via, args.jobs)
     elif args.command == "evaluate-raw":
         import evaluate
-        evaluate.main(args.dir, args.embeddings, args.json)
+        evaluate.main(args.dir, args.embeddings, args.json, args.k)
     elif args.command == "check":
         import check
         problems = check.check(args.dir)

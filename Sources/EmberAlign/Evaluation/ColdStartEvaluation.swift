@@ -3,7 +3,8 @@ import EmberModel
 /// The cold-start figures of README "Alignment": for items no signal has seen,
 ///
 /// - next item: a user's history (its last `historyLength` items, averaged as in
-///   seq2item) retrieves among all cold items; recall@k of the cold item they watched next;
+///   seq2item) retrieves among every item but the history ("all"), and among the cold
+///   items only ("cold"); recall@k of the cold item they watched next;
 /// - ID neighbours: a cold item retrieves among the train and validation items; recall@k
 ///   of its true nearest items in the recommender's ID space (as the simulator knows them).
 ///
@@ -13,6 +14,9 @@ public struct ColdStartEvaluation: Sendable {
         /// `raw` or the size (`256`).
         public var representation: String
         public var dims: Int
+        /// Among every item but the history.
+        public var nextItemAll: Double
+        /// Among the cold items.
         public var nextItem: Double
         public var idNeighbours: Double
     }
@@ -21,6 +25,8 @@ public struct ColdStartEvaluation: Sendable {
     public let historyLength: Int
     private let nextQueries: [Float]
     private let nextRelevant: [[Int]]
+    private let nextRelevantAll: [[Int]]
+    private let nextHistory: [[Int]]
     private let coldRows: [Int]
     private let warmRows: [Int]
     private let neighbourRelevant: [[Int]]
@@ -37,16 +43,20 @@ public struct ColdStartEvaluation: Sendable {
         warmRows = (0..<items.count).filter { split[items.itemIDs[$0]] == .train || split[items.itemIDs[$0]] == .validation }
         let coldIndex = Dictionary(uniqueKeysWithValues: coldRows.enumerated().map { ($1, $0) })
         let warmIndex = Dictionary(uniqueKeysWithValues: warmRows.enumerated().map { ($1, $0) })
-        var queries: [Float] = [], relevant: [[Int]] = []
+        var queries: [Float] = [], relevant: [[Int]] = [], relevantAll: [[Int]] = [], histories: [[Int]] = []
         for case let entry in data.nextItems {
-            guard let target = items.rowOf[entry.target].flatMap({ coldIndex[$0] }) else { continue }
+            guard let row = items.rowOf[entry.target], let target = coldIndex[row] else { continue }
             let history = entry.history.suffix(historyLength).compactMap { items.rowOf[$0] }
             guard !history.isEmpty else { continue }
             queries += items.normalizedMean(history)
             relevant.append([target])
+            relevantAll.append([row])
+            histories.append(entry.history.compactMap { items.rowOf[$0] })
         }
         nextQueries = queries
         nextRelevant = relevant
+        nextRelevantAll = relevantAll
+        nextHistory = histories
         nextItemCases = relevant.count
         var byCold = [[Int]](repeating: [], count: coldRows.count)
         for entry in data.neighbours {
@@ -59,7 +69,7 @@ public struct ColdStartEvaluation: Sendable {
 
     public func raw() -> Figures {
         let cold = items.gather(coldRows), warm = items.gather(warmRows)
-        return figures("raw", dims: items.dim, queries: nextQueries, cold: cold, warm: warm)
+        return figures("raw", dims: items.dim, queries: nextQueries, cold: cold, warm: warm, all: items.values)
     }
 
     public func head(_ head: ProjectionHead) -> [Figures] {
@@ -68,13 +78,15 @@ public struct ColdStartEvaluation: Sendable {
             let queries = queryCount == 0 ? [] : head.embed(rows: nextQueries, count: queryCount, dims: d)
             let cold = coldRows.isEmpty ? [] : head.embed(rows: items.gather(coldRows), count: coldRows.count, dims: d)
             let warm = warmRows.isEmpty ? [] : head.embed(rows: items.gather(warmRows), count: warmRows.count, dims: d)
-            return figures("\(d)", dims: d, queries: queries, cold: cold, warm: warm)
+            let all = head.embed(rows: items.values, count: items.count, dims: d)
+            return figures("\(d)", dims: d, queries: queries, cold: cold, warm: warm, all: all)
         }
     }
 
-    private func figures(_ name: String, dims: Int, queries: [Float], cold: [Float], warm: [Float]) -> Figures {
+    private func figures(_ name: String, dims: Int, queries: [Float], cold: [Float], warm: [Float], all: [Float]) -> Figures {
         Figures(
             representation: name, dims: dims,
+            nextItemAll: Retrieval.recall(queries: queries, candidates: all, dim: dims, relevant: nextRelevantAll, k: k, excluded: nextHistory),
             nextItem: Retrieval.recall(queries: queries, candidates: cold, dim: dims, relevant: nextRelevant, k: k),
             idNeighbours: Retrieval.recall(queries: cold, candidates: warm, dim: dims, relevant: neighbourRelevant, k: k))
     }

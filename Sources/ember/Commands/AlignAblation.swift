@@ -43,9 +43,10 @@ struct AlignAblation: ParsableCommand {
         }
         print(ColdStartEvaluation.Figures.table(rows, k: evaluation.k))
         let raw = evaluation.raw()
-        print("\nat \(summary.first?.1.dims ?? 0) dims against the raw vector (next item \(String(format: "%.3f", raw.nextItem)), ID neighbours \(String(format: "%.3f", raw.idNeighbours))):")
+        func ratio(_ a: Double, _ b: Double) -> String { String(format: "%.2f", a / max(b, 1e-9)) + "×" }
+        print("\nat \(summary.first?.1.dims ?? 0) dims against the raw vector (next item all \(String(format: "%.3f", raw.nextItemAll)), cold \(String(format: "%.3f", raw.nextItem)), ID neighbours \(String(format: "%.3f", raw.idNeighbours))):")
         for (name, f) in summary {
-            print("  \(name): next item \(String(format: "%.2f", f.nextItem / max(raw.nextItem, 1e-9)))×, ID neighbours \(String(format: "%.2f", f.idNeighbours / max(raw.idNeighbours, 1e-9)))×")
+            print("  \(name): next item all \(ratio(f.nextItemAll, raw.nextItemAll)), cold \(ratio(f.nextItem, raw.nextItem)), ID neighbours \(ratio(f.idNeighbours, raw.idNeighbours))")
         }
     }
 }

@@ -63,10 +63,15 @@ struct AlignInputOptions: ParsableArguments {
 
 extension ColdStartEvaluation.Figures {
     static func table(_ rows: [(String, [ColdStartEvaluation.Figures])], k: Int) -> String {
-        var lines = ["| configuration | vector | dims | next item recall@\(k) | ID-neighbour recall@\(k) |", "|---|---|---|---|---|"]
+        var lines = [
+            "| configuration | vector | dims | next item (all) recall@\(k) | next item (cold) recall@\(k) | ID-neighbour recall@\(k) |",
+            "|---|---|---|---|---|---|",
+        ]
         for (name, figures) in rows {
             for f in figures {
-                lines.append("| \(name) | \(f.representation == "raw" ? "raw fused" : "head") | \(f.dims) | \(String(format: "%.3f", f.nextItem)) | \(String(format: "%.3f", f.idNeighbours)) |")
+                lines.append(
+                    "| \(name) | \(f.representation == "raw" ? "raw fused" : "head") | \(f.dims) | \(String(format: "%.3f", f.nextItemAll)) | "
+                        + "\(String(format: "%.3f", f.nextItem)) | \(String(format: "%.3f", f.idNeighbours)) |")
             }
         }
         return lines.joined(separator: "\n")

@@ -3,6 +3,8 @@ import EmberModel
 /// The validation split as training uses it: a fixed, seeded sample of each source's
 /// validation pairs, retrieved among every train and validation item.
 struct ValidationSet {
+    /// Random other pairs scored per validation pair when choosing the F1 threshold.
+    static let negativesPerPositive = 16
     let sources: [AlignSource]
     let sets: [PairSet]
     let samples: [[Int]]
@@ -70,11 +72,16 @@ struct ValidationSet {
             for t in 0..<dims { sum += a[i * dims + t] * p[j * dims + t] }
             return sum
         }
+        // Negatives outnumber positives as in a batch (an anchor meets one positive and
+        // many others): with one negative per positive, "everything is a positive" scores
+        // F1 2/3 and noisy sources would get a threshold low enough to drop most negatives.
         var positives: [Float] = [], negatives: [Float] = []
         for i in 0..<n {
             positives.append(dot(i, i))
-            let j = (i + 1 + generator.index(below: n - 1)) % n
-            if set.positives[sample[j]] != set.positives[sample[i]] { negatives.append(dot(i, j)) }
+            for _ in 0..<min(Self.negativesPerPositive, n - 1) {
+                let j = (i + 1 + generator.index(below: n - 1)) % n
+                if set.positives[sample[j]] != set.positives[sample[i]] { negatives.append(dot(i, j)) }
+            }
         }
         return F1Threshold.best(positives: positives, negatives: negatives)?.threshold
     }

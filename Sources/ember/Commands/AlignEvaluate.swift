@@ -29,7 +29,7 @@ struct AlignEvaluate: ParsableCommand {
             }
             rows.append((head.modelID, evaluation.head(head)))
         }
-        print("\(evaluation.nextItemCases) next-item cases, \(evaluation.neighbourCases) cold items with ID neighbours")
-        print(ColdStartEvaluation.Figures.table(rows, k: k))
+        say("\(evaluation.nextItemCases) next-item cases, \(evaluation.neighbourCases) cold items with ID neighbours")
+        say(ColdStartEvaluation.Figures.table(rows, k: k))
     }
 }

@@ -54,7 +54,7 @@ struct AlignInputOptions: ParsableArguments {
             items.set(id, Array(vectors.values[(row * vectors.dim)..<((row + 1) * vectors.dim)]))
         }
         let missing = signals.items.count - items.count
-        print("\(items.count) items with \(vectors.dim)-dim embeddings of \(modelID)"
+        say("\(items.count) items with \(vectors.dim)-dim embeddings of \(modelID)"
             + (missing > 0 ? "; \(missing) items of items.jsonl have no record" : "")
             + (unknown > 0 ? "; \(unknown) records of items not in items.jsonl ignored" : ""))
         return (signals, items)

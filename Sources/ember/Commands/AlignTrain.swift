@@ -28,23 +28,29 @@ struct AlignTrain: ParsableCommand {
 
     func run() throws {
         let (data, items) = try input.load()
-        let head = try Self.train(data: data, items: items, training: training, name: name, log: { print($0) })
+        let head = try Self.train(data: data, items: items, training: training, name: name, log: say)
         try head.write(to: URL(fileURLWithPath: output))
-        print("wrote \(output): \(head.modelID), \(head.layers.specification) \(head.inputDim) → \(head.outputDim), sizes \(head.matryoshka.map(String.init).joined(separator: "/"))")
+        say("wrote \(output): \(head.modelID), \(head.layers.specification) \(head.inputDim) → \(head.outputDim), sizes \(head.matryoshka.map(String.init).joined(separator: "/"))")
         let evaluation = ColdStartEvaluation(data: data, items: items, historyLength: training.history)
         guard evaluation.nextItemCases + evaluation.neighbourCases > 0 else { return }
-        print("cold-start items (\(evaluation.nextItemCases) next-item cases, \(evaluation.neighbourCases) cold items with ID neighbours):")
-        print(ColdStartEvaluation.Figures.table([("raw", [evaluation.raw()]), (name, evaluation.head(head))], k: evaluation.k))
+        say("cold-start items (\(evaluation.nextItemCases) next-item cases, \(evaluation.neighbourCases) cold items with ID neighbours):")
+        say(ColdStartEvaluation.Figures.table([("raw", [evaluation.raw()]), (name, evaluation.head(head))], k: evaluation.k))
     }
 
-    static func train(data: AlignData, items: ItemVectors, training: AlignTrainingOptions, name: String, log: (String) -> Void) throws -> ProjectionHead {
+    /// Trains on `pairs` (built once by the caller: an ablation reuses them, q2i's query
+    /// embeddings included) restricted to the sources `training` chooses.
+    static func train(
+        data: AlignData, items: ItemVectors, training: AlignTrainingOptions, name: String, pairs built: PairBuilder.Result? = nil,
+        log: (String) -> Void
+    ) throws -> ProjectionHead {
         let configuration = try training.configuration()
         let sources = try training.chosenSources(data)
         guard !sources.isEmpty else { throw ValidationError("no source has signals in the data directory") }
-        let pairs = try training.pairs(data, items: items, sources: sources)
+        var pairs = try built ?? training.pairs(data, items: items, sources: sources)
+        pairs.train = pairs.train.filter { sources.contains($0.key) }
+        pairs.validation = pairs.validation.filter { sources.contains($0.key) }
         let started = ContinuousClock.now
         let result = try AlignTrainer(configuration).train(pairs: pairs, items: items, progress: log)
-        let sizes = configuration.matryoshka.map(String.init).joined(separator: ",")
         func list<T>(_ values: [T], _ show: (T) -> String) -> String { values.map(show).joined(separator: ",") }
         let metadata: [String: String] = [
             "sources": list(result.sources, \.rawValue),
@@ -62,7 +68,6 @@ struct AlignTrain: ParsableCommand {
             "validation_by_source": zip(result.sources, result.recallBySource).map { "\($0.rawValue):\(String(format: "%.4f", $1))" }.joined(separator: ","),
         ]
         log("trained in \((ContinuousClock.now - started).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))); best epoch \(result.bestEpoch), validation recall@\(configuration.recallK) " + zip(configuration.matryoshka, result.recall).map { "\($0): \(String(format: "%.3f", $1))" }.joined(separator: ", "))
-        _ = sizes
         return try result.head.projectionHead(matryoshka: configuration.matryoshka, name: name, baseModel: items.modelID, training: metadata)
     }
 }

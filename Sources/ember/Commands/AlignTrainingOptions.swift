@@ -85,7 +85,7 @@ struct AlignTrainingOptions: ParsableArguments {
         let result = try builder.build(data, items: items, sources: sources) { queries in
             try QueryEmbedder(directory: model ?? ModelDirectory.resolved(), expectedModel: items.modelID).embed(queries)
         }
-        print("pairs (train/validation): " + sources.sorted().map { "\($0.rawValue) \(result.train[$0]?.count ?? 0)/\(result.validation[$0]?.count ?? 0)" }.joined(separator: ", ")
+        say("pairs (train/validation): " + sources.sorted().map { "\($0.rawValue) \(result.train[$0]?.count ?? 0)/\(result.validation[$0]?.count ?? 0)" }.joined(separator: ", ")
             + (result.missingItems > 0 ? "; \(result.missingItems) signals name items without a record" : "")
             + (result.coldRefused > 0 ? "; \(result.coldRefused) signals name cold items and were refused" : ""))
         return result

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "EmberMedia", targets: ["EmberMedia"]),
         .library(name: "EmberModel", targets: ["EmberModel"]),
         .library(name: "EmberPipeline", targets: ["EmberPipeline"]),
+        .library(name: "EmberAlign", targets: ["EmberAlign"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -77,10 +78,18 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
+        // `ember align`: trains a recommendation-aware projection head over frozen fused
+        // embeddings (hand-written backprop, GEMMs through EmberModel's `gemm`). The worker
+        // applies the head with EmberModel's `ProjectionHead` and does not link this.
+        .target(
+            name: "EmberAlign",
+            dependencies: ["EmberModel", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .executableTarget(
             name: "ember",
             dependencies: [
                 "EmberPipeline",
+                "EmberAlign",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -97,6 +106,7 @@ let package = Package(
         .testTarget(
             name: "EmberPipelineTests",
             dependencies: ["EmberContract", "EmberPipeline", .product(name: "InMemoryTracing", package: "swift-distributed-tracing")]),
+        .testTarget(name: "EmberAlignTests", dependencies: ["EmberAlign", "EmberModel"]),
         .testTarget(name: "EmberCLITests", dependencies: ["ember", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "EmberWorkerTests", dependencies: ["EmberKafka", "EmberModel", "EmberPipeline", "ember"]),
     ],

@@ -37,6 +37,14 @@ extension EmbeddingRecord {
         message.embeddedAt = embeddedAt
         message.encoding = encoding?.rawValue ?? ""
         if let scale { message.scale = scale }
+        if let matryoshka { message.matryoshka = UInt32(matryoshka) }
+        if let rawEmbedding, let rawModel, let rawDim {
+            guard let rawBytes = Data(base64Encoded: rawEmbedding) else { throw RecordDecodingError(description: "raw_embedding is not base64") }
+            message.rawModel = rawModel
+            message.rawDim = UInt32(rawDim)
+            message.rawEmbedding = rawBytes
+            if let rawScale { message.rawScale = rawScale }
+        }
         var options = BinaryEncodingOptions()
         options.useDeterministicOrdering = true
         return [UInt8](try message.serializedData(options: options))
@@ -61,6 +69,13 @@ extension EmbeddingRecord {
         semanticIDString = message.semanticIDStr.isEmpty ? nil : message.semanticIDStr
         self.encoding = encoding
         scale = message.hasScale ? message.scale : nil
+        matryoshka = message.hasMatryoshka ? Int(message.matryoshka) : nil
+        if !message.rawModel.isEmpty {
+            rawModel = message.rawModel
+            rawDim = Int(message.rawDim)
+            rawEmbedding = message.rawEmbedding.base64EncodedString()
+            rawScale = message.hasRawScale ? message.rawScale : nil
+        }
         modalities = ModalityCounts(
             visionFrames: Int(message.modalities.visionFrames), textTokens: Int(message.modalities.textTokens),
             audioSeconds: message.modalities.audioSeconds)

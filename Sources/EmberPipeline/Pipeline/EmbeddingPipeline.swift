@@ -326,7 +326,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
         let message = item.work.message
         let record = EmbeddingRecord(
             itemID: item.event.itemID, model: processor.modelID, vector: embedded.vector, encoding: configuration.outputEncoding,
-            semanticID: embedded.semanticID, modalities: embedded.modalities,
+            semanticID: embedded.semanticID, matryoshka: embedded.matryoshka, raw: embedded.raw, modalities: embedded.modalities,
             source: .init(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue),
             uploadedAt: item.event.uploadedAt, embeddedAt: Date())
         metrics.embedded(keyframes: embedded.modalities.visionFrames, audioSeconds: embedded.modalities.audioSeconds)

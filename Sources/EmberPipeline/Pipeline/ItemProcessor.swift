@@ -27,10 +27,16 @@ public struct EmbeddedItem: Sendable, Equatable {
     public var vector: [Float]
     public var semanticID: [Int]?
     public var modalities: ModalityCounts
+    /// With a projection head: the Matryoshka size of `vector`.
+    public var matryoshka: Int?
+    /// With a head and `output.raw_vector`: the fused vector before the head.
+    public var raw: RawVector?
 
-    public init(vector: [Float], semanticID: [Int]? = nil, modalities: ModalityCounts) {
+    public init(vector: [Float], semanticID: [Int]? = nil, modalities: ModalityCounts, matryoshka: Int? = nil, raw: RawVector? = nil) {
         self.vector = vector
         self.semanticID = semanticID
         self.modalities = modalities
+        self.matryoshka = matryoshka
+        self.raw = raw
     }
 }

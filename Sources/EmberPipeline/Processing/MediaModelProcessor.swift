@@ -18,10 +18,16 @@ public struct MediaModelProcessor: ItemProcessor {
     /// Embed each item on its own, so an item's vector does not depend on which items
     /// were queued with it (see `init`).
     public let batchInvariant: Bool
-    /// Assigns each embedding its semantic ID when a codebook is configured.
+    /// Assigns each embedding its semantic ID when a codebook is configured (to the head's
+    /// output when a head is configured: the codebook is then trained for the head).
     public var semanticIDs: SemanticIDAssigner?
+    /// The projection head applied after fusion (`model.head`), if any.
+    public var head: AppliedHead?
 
-    public var modelID: String { engine.modelID }
+    /// The head's id when one is applied (`omni-small+align@<hash>`), else the model's.
+    public var modelID: String { head?.modelID ?? engine.modelID }
+    /// Size of the output vectors.
+    public var outputDim: Int { head?.dims ?? engine.manifest.output.dim }
     public var embedsOneByOne: Bool { batchInvariant }
 
     /// Builds the media front end the model's manifest asks for.
@@ -64,13 +70,14 @@ public struct MediaModelProcessor: ItemProcessor {
         return zip(batch, results).map { prepared, result in
             switch result {
             case .success(let embedding):
-                let semanticID: [Int]?
+                var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities)
+                if let head { head.apply(to: &item, engineModelID: engine.modelID) }
                 do {
-                    semanticID = try semanticIDs?.semanticID(for: embedding.vector, itemID: prepared.itemID)
+                    item.semanticID = try semanticIDs?.semanticID(for: item.vector, itemID: prepared.itemID)
                 } catch {
                     return .failure(ItemFailure(.modelError, "\(error)"))
                 }
-                return .success(EmbeddedItem(vector: embedding.vector, semanticID: semanticID, modalities: embedding.modalities))
+                return .success(item)
             case .failure(let error):
                 return .failure(ItemFailure(error))
             }

@@ -18,6 +18,14 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     public var encoding: VectorEncoding?
     /// int8 only: the vector is `embedding` × `scale`.
     public var scale: Float?
+    /// With a projection head (`model.head`): the Matryoshka size of the vector (= `dim`).
+    public var matryoshka: Int?
+    /// With `output.raw_vector`: the fused vector before the head, in the same encoding
+    /// (base64, `raw_scale` for int8), with its model id and size.
+    public var rawModel: String?
+    public var rawDim: Int?
+    public var rawEmbedding: String?
+    public var rawScale: Float?
     /// What went in, as the model counted it.
     public var modalities: ModalityCounts
     /// Where the input event was read; absent for records made outside the worker (`ember embed`).
@@ -31,6 +39,11 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         case semanticID = "semantic_id"
         case semanticIDString = "semantic_id_str"
         case encoding, scale
+        case matryoshka
+        case rawModel = "raw_model"
+        case rawDim = "raw_dim"
+        case rawEmbedding = "raw_embedding"
+        case rawScale = "raw_scale"
         case modalities, source
         case uploadedAt = "uploaded_at"
         case embeddedAt = "embedded_at"
@@ -47,6 +60,7 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
 
     public init(
         itemID: String, model: String, vector: [Float], encoding: VectorEncoding, semanticID: [Int]? = nil,
+        matryoshka: Int? = nil, raw: RawVector? = nil,
         modalities: ModalityCounts, source: SourcePosition?, uploadedAt: String?, embeddedAt: Date
     ) {
         self.itemID = itemID
@@ -59,6 +73,14 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         self.scale = encoded.scale
         self.semanticID = semanticID
         self.semanticIDString = semanticID.map(Codebook.string)
+        self.matryoshka = matryoshka
+        if let raw {
+            let encodedRaw = encoding.encode(raw.vector)
+            rawModel = raw.model
+            rawDim = raw.vector.count
+            rawEmbedding = Data(encodedRaw.bytes).base64EncodedString()
+            rawScale = encodedRaw.scale
+        }
         self.modalities = modalities
         self.source = source
         self.uploadedAt = uploadedAt
@@ -72,6 +94,12 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         return VectorEncoding(dtype).decode([UInt8](data), dim: dim, scale: scale)
     }
 
+    /// The raw fused vector decoded from `raw_embedding`, when the record carries one.
+    public var rawVector: [Float]? {
+        guard let rawEmbedding, let rawDim, let data = Data(base64Encoded: rawEmbedding) else { return nil }
+        return VectorEncoding(dtype).decode([UInt8](data), dim: rawDim, scale: rawScale)
+    }
+
     /// Compact JSON, keys sorted so equal records are equal bytes.
     public func jsonBytes() throws -> [UInt8] {
         let encoder = JSONEncoder()
@@ -82,5 +110,16 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     /// Record headers: the content type and the model id.
     public var headers: [KafkaHeader] {
         [KafkaHeader(key: "content-type", string: "application/json"), KafkaHeader(key: "ember-model", string: model)]
+    }
+}
+
+/// The fused vector before a projection head, for records that carry both.
+public struct RawVector: Sendable, Equatable {
+    public var model: String
+    public var vector: [Float]
+
+    public init(model: String, vector: [Float]) {
+        self.model = model
+        self.vector = vector
     }
 }

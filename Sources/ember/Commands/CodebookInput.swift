@@ -11,6 +11,8 @@ struct TrainingVectors {
     var modelID: String?
     /// Records of an item seen before (at-least-once delivery, replays): the later one is kept.
     var duplicates = 0
+    /// The item of each row (nil for rows of a float32 matrix); `ember align` joins by it.
+    private(set) var itemIDs: [String?] = []
     private var rowOfItem: [String: Int] = [:]
 
     /// Adds a record's vector; records of another model or size are an error naming them.
@@ -35,6 +37,7 @@ struct TrainingVectors {
             return
         }
         if let itemID { rowOfItem[itemID] = count }
+        itemIDs.append(itemID)
         values += vector
         count += 1
     }

@@ -26,6 +26,9 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Semantic-ID codebook trained for the model (default: EMBER_MODEL_CODEBOOK).") var codebook: String?
     @Option(help: "Semantic-ID disambiguation: none or item_hash.") var disambiguation: String = "none"
     @Option(help: "Record format: json, or protobuf (binary, to stdout).") var format: String = "json"
+    @Option(help: "Projection head from ember align train, applied after fusion (default: EMBER_MODEL_HEAD).") var head: String?
+    @Option(help: "Matryoshka size of the head's output (default: its largest).") var headDims: Int?
+    @Flag(help: "With --head, the record carries the fused vector too.") var rawVector = false
 
     func run() async throws {
         // --dtype f16|f32 is the earlier name of --encoding.
@@ -56,11 +59,20 @@ struct Embed: AsyncParsableCommand {
             var media = MediaConfiguration()
             media.uriPolicy = URIPolicy(mediaRoot: "/", blockPrivateAddresses: false)
             var processor = try MediaModelProcessor(engine: engine, media: media)
+            if let path = head ?? ProcessInfo.processInfo.environment["EMBER_MODEL_HEAD"], !path.isEmpty {
+                do {
+                    processor.head = try AppliedHead(
+                        head: try ProjectionHead(contentsOf: URL(fileURLWithPath: path)), dims: headDims, keepRaw: rawVector,
+                        modelID: engine.modelID, modelDim: engine.manifest.output.dim)
+                } catch {
+                    throw ItemFailure(.modelError, "head \(path): \(error)")
+                }
+            }
             if let path = codebook ?? ProcessInfo.processInfo.environment["EMBER_MODEL_CODEBOOK"], !path.isEmpty {
                 do {
                     processor.semanticIDs = try SemanticIDAssigner(
                         codebook: try Codebook(contentsOf: URL(fileURLWithPath: path)), disambiguation: disambiguation,
-                        modelID: engine.modelID, dim: engine.manifest.output.dim)
+                        modelID: processor.modelID, dim: processor.outputDim)
                 } catch {
                     throw ItemFailure(.modelError, "codebook \(path): \(error)")
                 }
@@ -70,7 +82,8 @@ struct Embed: AsyncParsableCommand {
             let embedded = try result.get()
             let record = EmbeddingRecord(
                 itemID: itemID, model: processor.modelID, vector: embedded.vector, encoding: encoding,
-                semanticID: embedded.semanticID, modalities: embedded.modalities, source: nil, uploadedAt: nil,
+                semanticID: embedded.semanticID, matryoshka: embedded.matryoshka, raw: embedded.raw, modalities: embedded.modalities,
+                source: nil, uploadedAt: nil,
                 embeddedAt: Date())
             switch format {
             case .json: print(String(decoding: try record.jsonBytes(), as: UTF8.self))

@@ -25,7 +25,8 @@ struct WorkerSetup {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }
         var processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
-        processor.semanticIDs = try semanticIDAssigner(for: engine)
+        processor.head = try appliedHead(for: engine)
+        processor.semanticIDs = try semanticIDAssigner(modelID: processor.modelID, dim: processor.outputDim)
         // EmberModel logs the towers and scratch size; this adds the media front end's part.
         logger.info("model ready", metadata: ["load_time": "\(ContinuousClock.now - started)", "batch_invariant": "\(configuration.batchInvariant)"])
         return processor

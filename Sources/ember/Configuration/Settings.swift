@@ -88,6 +88,15 @@ extension Setting {
             parsed("model.semantic_id_disambiguation", \.semanticIDDisambiguation, expected: "none or item_hash",
                    doc: "none | item_hash: append a code 0-65535 hashed from item_id so colliding items get distinct semantic IDs.",
                    parse: { SemanticIDDisambiguation(rawValue: $0.lowercased()) }, show: \.rawValue),
+            Setting(
+                key: "model.head",
+                doc: "Projection head (.safetensors from ember align train) applied after fusion; records then carry its model id (omni-small+<head>@<hash>) and matryoshka. Empty: none.",
+                load: { c, reader throws(ConfigurationError) in
+                    if let value = reader.string("model.head") { c.head = value }
+                },
+                show: { $0.head }),
+            int("model.head_dims", \.headDims, 0...65_536,
+                doc: "Matryoshka size of the head's output (one the head was trained for); 0: its largest."),
 
             Setting(
                 key: "media.root", doc: "file:// URIs and absolute paths are accepted only under this directory; empty: none.",
@@ -146,6 +155,8 @@ extension Setting {
             parsed("output.encoding", \.pipeline.outputEncoding, expected: "one of f32, f16, int8, binary",
                    doc: "f32 | f16 | int8 (per-vector scale) | binary (sign bits) encoding of output vectors.",
                    parse: { VectorEncoding(rawValue: $0.lowercased()) }, show: \.rawValue),
+            bool("output.raw_vector", \.rawVector,
+                 doc: "With model.head, records also carry the fused vector before the head (raw_embedding, raw_dim, raw_model)."),
         ]
     }
 

@@ -32,6 +32,12 @@ struct WorkerConfiguration: Sendable, Equatable {
     var codebook = ""
     /// Whether semantic IDs get an extra, item-derived level to make them unique.
     var semanticIDDisambiguation = SemanticIDDisambiguation.none
+    /// Projection head file (`ember align train`); empty: records carry the fused vector.
+    var head = ""
+    /// Matryoshka size of the head's output; 0: its largest.
+    var headDims = 0
+    /// With a head, records carry the fused vector too (`raw_embedding`).
+    var rawVector = false
     var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
     /// Serve Prometheus text on this port at `/metrics`; 0 turns the endpoint off.

@@ -135,6 +135,43 @@ nonisolated struct Ember_V1_EmbeddingRecord: @unchecked Sendable {
   /// Clears the value of `scale`. Subsequent reads from it will return its default value.
   mutating func clearScale() {_uniqueStorage()._scale = nil}
 
+  /// With a projection head (`model.head`): the Matryoshka size of `embedding` (= `dim`);
+  /// `model` then names the head, `omni-small+<head>@<hash>`.
+  var matryoshka: UInt32 {
+    get {_storage._matryoshka ?? 0}
+    set {_uniqueStorage()._matryoshka = newValue}
+  }
+  /// Returns true if `matryoshka` has been explicitly set.
+  var hasMatryoshka: Bool {_storage._matryoshka != nil}
+  /// Clears the value of `matryoshka`. Subsequent reads from it will return its default value.
+  mutating func clearMatryoshka() {_uniqueStorage()._matryoshka = nil}
+
+  /// With `output.raw_vector`: the fused vector before the head, in the same encoding as
+  /// `embedding`, with its model id, size and (int8) scale.
+  var rawModel: String {
+    get {_storage._rawModel}
+    set {_uniqueStorage()._rawModel = newValue}
+  }
+
+  var rawDim: UInt32 {
+    get {_storage._rawDim}
+    set {_uniqueStorage()._rawDim = newValue}
+  }
+
+  var rawEmbedding: Data {
+    get {_storage._rawEmbedding}
+    set {_uniqueStorage()._rawEmbedding = newValue}
+  }
+
+  var rawScale: Float {
+    get {_storage._rawScale ?? 0}
+    set {_uniqueStorage()._rawScale = newValue}
+  }
+  /// Returns true if `rawScale` has been explicitly set.
+  var hasRawScale: Bool {_storage._rawScale != nil}
+  /// Clears the value of `rawScale`. Subsequent reads from it will return its default value.
+  mutating func clearRawScale() {_uniqueStorage()._rawScale = nil}
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -180,7 +217,7 @@ fileprivate nonisolated let _protobuf_package = "ember.v1"
 
 nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".EmbeddingRecord"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}model\0\u{1}dim\0\u{1}dtype\0\u{1}embedding\0\u{3}semantic_id\0\u{3}semantic_id_str\0\u{1}modalities\0\u{1}source\0\u{3}uploaded_at\0\u{3}embedded_at\0\u{1}encoding\0\u{1}scale\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}model\0\u{1}dim\0\u{1}dtype\0\u{1}embedding\0\u{3}semantic_id\0\u{3}semantic_id_str\0\u{1}modalities\0\u{1}source\0\u{3}uploaded_at\0\u{3}embedded_at\0\u{1}encoding\0\u{1}scale\0\u{1}matryoshka\0\u{3}raw_model\0\u{3}raw_dim\0\u{3}raw_embedding\0\u{3}raw_scale\0")
 
   fileprivate class _StorageClass {
     var _itemID: String = String()
@@ -196,6 +233,11 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
     var _embeddedAt: String = String()
     var _encoding: String = String()
     var _scale: Float? = nil
+    var _matryoshka: UInt32? = nil
+    var _rawModel: String = String()
+    var _rawDim: UInt32 = 0
+    var _rawEmbedding: Data = Data()
+    var _rawScale: Float? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -219,6 +261,11 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
       _embeddedAt = source._embeddedAt
       _encoding = source._encoding
       _scale = source._scale
+      _matryoshka = source._matryoshka
+      _rawModel = source._rawModel
+      _rawDim = source._rawDim
+      _rawEmbedding = source._rawEmbedding
+      _rawScale = source._rawScale
     }
   }
 
@@ -250,6 +297,11 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
         case 11: try { try decoder.decodeSingularStringField(value: &_storage._embeddedAt) }()
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._encoding) }()
         case 13: try { try decoder.decodeSingularFloatField(value: &_storage._scale) }()
+        case 14: try { try decoder.decodeSingularUInt32Field(value: &_storage._matryoshka) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._rawModel) }()
+        case 16: try { try decoder.decodeSingularUInt32Field(value: &_storage._rawDim) }()
+        case 17: try { try decoder.decodeSingularBytesField(value: &_storage._rawEmbedding) }()
+        case 18: try { try decoder.decodeSingularFloatField(value: &_storage._rawScale) }()
         default: break
         }
       }
@@ -301,6 +353,21 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
       try { if let v = _storage._scale {
         try visitor.visitSingularFloatField(value: v, fieldNumber: 13)
       } }()
+      try { if let v = _storage._matryoshka {
+        try visitor.visitSingularUInt32Field(value: v, fieldNumber: 14)
+      } }()
+      if !_storage._rawModel.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._rawModel, fieldNumber: 15)
+      }
+      if _storage._rawDim != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._rawDim, fieldNumber: 16)
+      }
+      if !_storage._rawEmbedding.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._rawEmbedding, fieldNumber: 17)
+      }
+      try { if let v = _storage._rawScale {
+        try visitor.visitSingularFloatField(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -323,6 +390,11 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
         if _storage._embeddedAt != rhs_storage._embeddedAt {return false}
         if _storage._encoding != rhs_storage._encoding {return false}
         if _storage._scale != rhs_storage._scale {return false}
+        if _storage._matryoshka != rhs_storage._matryoshka {return false}
+        if _storage._rawModel != rhs_storage._rawModel {return false}
+        if _storage._rawDim != rhs_storage._rawDim {return false}
+        if _storage._rawEmbedding != rhs_storage._rawEmbedding {return false}
+        if _storage._rawScale != rhs_storage._rawScale {return false}
         return true
       }
       if !storagesAreEqual {return false}

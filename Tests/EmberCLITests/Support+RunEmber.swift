@@ -1,7 +1,8 @@
 import Foundation
 
 /// Runs the built `ember` executable, which SwiftPM places next to the test bundle.
-func runEmber(_ arguments: [String]) throws -> (status: Int32, output: String) {
+/// `environment` entries are added to this process's environment.
+func runEmber(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     var directory = testBinary.deletingLastPathComponent()
     // On Linux the test product is `<bin>/EmberPackageTests.xctest`; on macOS a bundle deeper inside.
@@ -13,6 +14,7 @@ func runEmber(_ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = directory.appendingPathComponent("ember")
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

@@ -2,7 +2,7 @@
 `ember run`, each from produce to the last record acknowledged. Run by Ops/bench-peer.
 
     bench_peer.py --brokers B --ember BIN --samples DIR [--repeat R] [--model DIR]
-                  [--latency] [--only ember|peer] [--taskset CPUS]
+                  [--latency] [--only ember|peer] [--taskset CPUS] [--ember-set k=v] [--peer-arg=--opt=v]
 
 Prints, per contender: items/s, CPU utilization of the machine's cores over the
 measured window, peak RSS, p50/p95 latency from produce to record; then the ratio
@@ -76,7 +76,7 @@ def run_one(name, args, events, rate=None):
     if name == "peer":
         command = prefix + [sys.executable, os.path.join(HERE, "peer_worker.py"), "--brokers", args.brokers,
                             "--group", f"peer-{run}", "--input", topic_in, "--output", topic_out, "--dlq", topic_dlq,
-                            "--model", args.model, "--media-root", media_root]
+                            "--model", args.model, "--media-root", media_root] + args.peer_arg
         ready = "peer: assigned"
     else:
         command = prefix + [args.ember, "run", "--set", f"kafka.brokers={args.brokers}", "--set", f"kafka.group_id=ember-{run}",
@@ -161,6 +161,8 @@ def main():
     parser.add_argument("--only", choices=["ember", "peer"], default=None)
     parser.add_argument("--latency", action="store_true", help="also offer 50%% and 90%% of each contender's saturation rate")
     parser.add_argument("--ember-set", action="append", default=[], help="extra ember run --set key=value (non-default settings)")
+    parser.add_argument("--peer-arg", action="append", default=[],
+                        help="extra peer_worker.py argument, e.g. --peer-arg=--max-batch=4 or --peer-arg=--precision=fp32")
     args = parser.parse_args()
     args.ember_set = [x for kv in args.ember_set for x in ("--set", kv)]
     events = events_for(args.samples, args.repeat)

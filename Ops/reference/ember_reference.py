@@ -41,15 +41,16 @@ def efficientnet_features(model, frames):
     return pooled.numpy(), model._fc(pooled).numpy()
 
 
-def whisper_encoder(variables, config):
-    """transformers WhisperEncoder with CTranslate2 `encoder/...` weights (F16 widened to F32)."""
+def whisper_encoder(variables, config, attn_implementation="eager"):
+    """transformers WhisperEncoder with CTranslate2 `encoder/...` weights (F16 widened to F32).
+    `attn_implementation` "sdpa" is the faster kernel the benchmarks' PyTorch side uses."""
     from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
     d = config["d_model"]
     hf = WhisperConfig(num_mel_bins=config["num_mel_bins"], d_model=d, encoder_layers=config["encoder_layers"],
                        encoder_attention_heads=config["encoder_attention_heads"], encoder_ffn_dim=config["encoder_ffn_dim"],
                        max_source_positions=config["max_source_positions"], decoder_layers=1, decoder_attention_heads=1,
-                       attn_implementation="eager")
+                       attn_implementation=attn_implementation)
     encoder = WhisperEncoder(hf).eval()
     t = lambda name: torch.from_numpy(np.asarray(variables["encoder/" + name], dtype=np.float32).copy())
     sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"),

@@ -7,7 +7,7 @@ import Testing
 /// is exercised on any machine with EMBER_CPU_NO_BF16=1, which hides AVX512-BF16.
 @Suite("model.precision")
 struct PrecisionCLITests {
-    private static let noBF16 = [ComputePrecision.cpuOverrideVariable: "1"]
+    private static let noBF16 = [ModelPrecision.hideBF16Variable: "1"]
     private static var modelPresent: Bool {
         FileManager.default.fileExists(atPath: URL.defaultModelDirectory.appendingPathComponent("manifest.json").path)
     }

@@ -1,6 +1,5 @@
 import CEmberBF16
 import Dispatch
-import Foundation
 
 // Optional bf16 compute (`ComputePrecision.bf16`): the linear layers of the text and audio
 // towers round activations and weights to bf16 and sum in fp32 with AVX512-BF16
@@ -14,14 +13,8 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// bf16 products with fp32 sums in the text and audio linear layers; fp32 elsewhere.
     case bf16
 
-    /// Whether this CPU runs the bf16 kernels (AVX512-BF16). `EMBER_CPU_NO_BF16=1` in the
-    /// environment pretends it does not, so the fallback paths can be tested on any CPU.
-    public static var bf16Available: Bool {
-        ProcessInfo.processInfo.environment[cpuOverrideVariable] != "1" && ember_bf16_available() != 0
-    }
-
-    /// The environment variable that hides AVX512-BF16 from `bf16Available`.
-    public static let cpuOverrideVariable = "EMBER_CPU_NO_BF16"
+    /// Whether this CPU runs the bf16 kernels (AVX512-BF16).
+    public static var bf16Available: Bool { ember_bf16_available() != 0 }
 }
 
 /// A linear layer's weight (out, in) rounded to bf16 once, at load, in the kernel's panel

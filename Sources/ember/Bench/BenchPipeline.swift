@@ -33,7 +33,7 @@ struct BenchPipeline: ParsableCommand {
         media.uriPolicy = URIPolicy(mediaRoot: samples + "/media")
         BLASThreads.count = 1  // one engine thread and one BLAS thread, as the worker's default
         guard let setting = PrecisionSetting(rawValue: precision.lowercased()) else { throw ValidationError("--precision must be auto, fp32 or bf16") }
-        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), precision: try setting.resolved(), logger: logger)
+        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), precision: try ModelPrecision.resolve(setting), logger: logger)
         let processor = try MediaModelProcessor(engine: engine, media: media, batchInvariant: !batched)
         print("OpenBLAS \(BLASThreads.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(events.count) items, model \(processor.modelID) (\(engine.precision.rawValue))")
 

@@ -43,7 +43,7 @@ struct Embed: AsyncParsableCommand {
             throw ValidationError("--precision must be auto, fp32 or bf16, not \(precisionName)")
         }
         let precision: ComputePrecision
-        do { precision = try setting.resolved() } catch { throw ValidationError("--precision \(setting.rawValue): \(error)") }
+        do { precision = try ModelPrecision.resolve(setting) } catch { throw ValidationError("--precision \(setting.rawValue): \(error)") }
         let level = ProcessInfo.processInfo.environment["EMBER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
         ProcessLogging.bootstrap(level: level ?? .warning)
         let event = UploadEvent(

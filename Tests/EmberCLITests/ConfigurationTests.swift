@@ -252,6 +252,7 @@ struct ConfigurationTests {
         case "f16": "int8"
         case "json": "protobuf"
         case "none": "item_hash"
+        case "auto": "fp32"
         case "": key == "kafka.properties" ? "linger.ms=5" : "/x"
         case let d where Int(d) != nil: key == "pipeline.max_in_flight" ? "65" : key == "pipeline.resume_below" ? "2" : "\(Int(d)! + 1)"
         default: "changed-\(setting.defaultValue)"

@@ -102,25 +102,22 @@ public final class EmbeddingEngine: Sendable {
     public static let textTokensPerPass = 2048
     public static let audioPositionsPerPass = 3000
 
-    /// `omni-small@<weights hash>`, the `model` field of output records.
-    public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" }
+    /// `omni-small@<weights hash>`, the `model` field of output records; `+bf16` appended
+    /// when computed in bf16, so a consumer (and a codebook) never mixes the two unknowingly.
+    public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" + (precision == .bf16 ? "+bf16" : "") }
 
     /// Loads every tower of `modelDirectory` and sizes one scratch arena for the largest
     /// pass; each `embed` call may use `threads` threads. `precision` .bf16 runs the text
     /// and audio linear layers in bf16 (cosine ≥ 0.999 to fp32 per tower, tested); on a CPU
-    /// without AVX512-BF16 the engine logs a warning and stays fp32.
+    /// without AVX512-BF16 it throws (`PrecisionSetting.auto` chooses for the CPU).
     public init(
         modelDirectory: URL, threads: Int = 1, precision: ComputePrecision = .fp32, logger: Logger = Logger(label: "ember.model")
     ) throws {
         let manifest = try ModelManifest.load(directory: modelDirectory)
         self.manifest = manifest
         self.threads = max(1, threads)
-        if precision == .bf16 && !ComputePrecision.bf16Available {
-            logger.warning("bf16 requested but this CPU has no AVX512-BF16: computing in fp32")
-            self.precision = .fp32
-        } else {
-            self.precision = precision
-        }
+        if precision == .bf16 { _ = try PrecisionSetting.bf16.resolved() }  // throws without AVX512-BF16
+        self.precision = precision
         func file(_ name: String) throws -> SafeTensorsFile {
             try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
         }

@@ -17,7 +17,7 @@ struct BenchEngine: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Give the threads to OpenBLAS instead (engine threads 1, BLAS threads N): the engine before issue 11, for comparison.")
     var blasThreads = false
-    @Flag(help: "Text and audio linear layers in bf16 (AVX512-BF16); prints each tower's cosine to fp32.") var bf16 = false
+    @Flag(help: "Text and audio linear layers in bf16 (AVX512-BF16), torch's text and audio under bf16 autocast; prints each tower's cosine to fp32.") var bf16 = false
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.5
     @Option(help: "Rounds; each measures every workload on Ember, then on torch.") var rounds: Int = 3
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
@@ -70,7 +70,7 @@ struct BenchEngine: ParsableCommand {
         let arena = ScratchArena()  // one worker's scratch, reused across passes as in the engine
         var torch: TorchPeer?
         if !noTorch {
-            torch = try? TorchPeer(python: pythonPath, script: reference, threads: threads, seconds: seconds,
+            torch = try? TorchPeer(python: pythonPath, script: reference, threads: threads, seconds: seconds, bf16: engine.precision == .bf16,
                                    sequences: sequences, frames: frames, size: size, clips: clips, items: Self.items)
             if torch == nil { print("(PyTorch reference unavailable: run Ops/model-python-env, or pass --no-torch)") }
         }
@@ -192,7 +192,7 @@ private final class TorchPeer {
     let inputs: URL
     var buffer = Data()
 
-    init(python: String, script: String, threads: Int, seconds: Double,
+    init(python: String, script: String, threads: Int, seconds: Double, bf16: Bool,
          sequences: [[Int32]], frames: [Float], size: Int, clips: [LogMel], items: Int) throws {
         guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
             throw ValidationError("no \(python) or \(script)")
@@ -206,7 +206,7 @@ private final class TorchPeer {
             ("item.count", [1], [Float(items)]),
         ], to: inputs)
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script, inputs.path, "\(threads)", "\(seconds)", "--serve"]
+        process.arguments = [script, inputs.path, "\(threads)", "\(seconds)", "--serve"] + (bf16 ? ["--bf16"] : [])
         process.standardInput = input
         process.standardOutput = output
         try process.run()

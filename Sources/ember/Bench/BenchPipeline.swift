@@ -22,6 +22,7 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Decode threads.") var decodeConcurrency = 2
     @Option(help: "Embedding lanes (the worker's pipeline.embed_lanes), for the pipeline and the engine-only bound.") var embedLanes = PipelineConfiguration().embedLanes
     @Flag(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
+    @Option(help: "Arithmetic: auto, fp32 or bf16 (the worker's model.precision).") var precision: String = "auto"
 
     func run() throws {
         ProcessLogging.bootstrap(level: .warning)
@@ -31,9 +32,10 @@ struct BenchPipeline: ParsableCommand {
         var media = MediaConfiguration()
         media.uriPolicy = URIPolicy(mediaRoot: samples + "/media")
         BLASThreads.count = 1  // one engine thread and one BLAS thread, as the worker's default
-        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), logger: logger)
+        guard let setting = PrecisionSetting(rawValue: precision.lowercased()) else { throw ValidationError("--precision must be auto, fp32 or bf16") }
+        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), precision: try ModelPrecision.resolve(setting), logger: logger)
         let processor = try MediaModelProcessor(engine: engine, media: media, batchInvariant: !batched)
-        print("OpenBLAS \(BLASThreads.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(events.count) items, model \(processor.modelID)")
+        print("OpenBLAS \(BLASThreads.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(events.count) items, model \(processor.modelID) (\(engine.precision.rawValue))")
 
         // 1. Engine-only bound: the same items, decoded beforehand, embedded back to back.
         let parsed = try events.map { try UploadEvent.parse(Array($0.utf8)) }

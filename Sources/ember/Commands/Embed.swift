@@ -21,6 +21,8 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Author.") var author: String?
     @Option(help: "Item id written into the record.") var itemID = "cli"
     @Option(help: "Model directory (default: EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
+    @Option(help: "Arithmetic: auto, fp32 or bf16, as the worker's model.precision (default: EMBER_MODEL_PRECISION or auto).")
+    var precision: String?
     @Option(help: "Vector encoding: f32, f16, int8 or binary.") var encoding: String = "f16"
     @Option(help: .hidden) var dtype: String?
     @Option(help: "Semantic-ID codebook trained for the model (default: EMBER_MODEL_CODEBOOK).") var codebook: String?
@@ -39,6 +41,12 @@ struct Embed: AsyncParsableCommand {
             throw ValidationError("--disambiguation must be none or item_hash")
         }
         guard let format = RecordFormat(rawValue: format) else { throw ValidationError("--format must be json or protobuf") }
+        let precisionName = precision ?? ProcessInfo.processInfo.environment["EMBER_MODEL_PRECISION"] ?? "auto"
+        guard let setting = PrecisionSetting(rawValue: precisionName.lowercased()) else {
+            throw ValidationError("--precision must be auto, fp32 or bf16, not \(precisionName)")
+        }
+        let precision: ComputePrecision
+        do { precision = try ModelPrecision.resolve(setting) } catch { throw ValidationError("--precision \(setting.rawValue): \(error)") }
         let level = ProcessInfo.processInfo.environment["EMBER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
         ProcessLogging.bootstrap(level: level ?? .warning)
         let event = UploadEvent(
@@ -52,7 +60,7 @@ struct Embed: AsyncParsableCommand {
             let engine: EmbeddingEngine
             do {
                 BLASThreads.count = 1
-                engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: directory))
+                engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: directory), precision: precision)
             } catch {
                 throw ItemFailure(.modelError, "cannot load the model from \(directory): \(error)")
             }

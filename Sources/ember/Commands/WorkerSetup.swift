@@ -14,13 +14,20 @@ struct WorkerSetup {
     /// Loads the model (the slowest and most likely step to fail on a new machine).
     func loadProcessor() throws -> MediaModelProcessor {
         let started = ContinuousClock.now
+        let precision: ComputePrecision
+        do {
+            precision = try ModelPrecision.resolve(configuration.modelPrecision)
+        } catch {
+            throw StartupError("model.precision=\(configuration.modelPrecision.rawValue): \(error)")
+        }
         let engine: EmbeddingEngine
         do {
             // The engine leaves OpenBLAS's process-wide pool alone: the worker sets it, once, to
             // one thread; each embed call splits its own work over `model.threads` threads.
             BLASThreads.count = 1
             engine = try EmbeddingEngine(
-                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads, logger: logger)
+                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads,
+                precision: precision, logger: logger)
         } catch {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }

@@ -76,6 +76,9 @@ extension Setting {
                 },
                 show: { $0.modelDirectory }),
             int("model.threads", \.modelThreads, 1...256, doc: "Threads per embedding call (OpenBLAS runs one per call); embed_lanes × threads ≤ cores."),
+            parsed("model.precision", \.modelPrecision, expected: "auto, fp32 or bf16",
+                   doc: "auto | fp32 | bf16: text and audio linear layers in bf16 (auto: where the CPU has AVX512-BF16; bf16 on a CPU without it stops start-up); bf16 records' model ends in +bf16.",
+                   parse: { PrecisionSetting(rawValue: $0.lowercased()) }, show: \.rawValue),
             bool("model.batch_invariant", \.batchInvariant,
                  doc: "Embed each item on its own so a replay reproduces the live run's records byte for byte; false packs each micro-batch into shared matrices."),
             Setting(

@@ -25,6 +25,8 @@ struct WorkerConfiguration: Sendable, Equatable {
     var modelDirectory = WorkerConfiguration.defaultModelDirectory
     /// OpenBLAS threads of the embedding stage. With 2 cores and 2 decode threads, 1.
     var modelThreads = 1
+    /// Arithmetic of the embedding engine; `auto` is bf16 on CPUs with AVX512-BF16.
+    var modelPrecision = PrecisionSetting.auto
     /// Embed items one by one so replays reproduce records byte for byte (see
     /// `MediaModelProcessor`); false packs micro-batches into shared matrices.
     var batchInvariant = true

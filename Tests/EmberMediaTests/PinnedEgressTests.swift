@@ -70,4 +70,25 @@ struct PinnedEgressTests {
             #expect(PinnedEgress.Request(Array(bad.utf8)) == nil, "\(bad)")
         }
     }
+
+    @Test("redirect responses: the Location of a 3xx is found, and its scheme judged")
+    func redirectResponses() {
+        let found = PinnedEgress.redirectTarget(Array("HTTP/1.1 302 Found\r\nContent-Length: 0\r\nlocation:  file:///etc/passwd \r\n\r\n".utf8))
+        #expect(found == "file:///etc/passwd")
+        #expect(PinnedEgress.redirectTarget(Array("HTTP/1.1 200 OK\r\nLocation: file:///x\r\n\r\n".utf8)) == nil)
+        #expect(PinnedEgress.scheme(of: "FILE:///etc/passwd") == "file")
+        #expect(PinnedEgress.scheme(of: "hls+http://h/x") == "hls+http")
+        #expect(PinnedEgress.scheme(of: "/relative:path") == nil)
+        #expect(PinnedEgress.scheme(of: "other/a:b") == nil)
+    }
+
+    @Test("a redirect to a file: URI is refused as forbidden_uri, nothing read")
+    func redirectToFile() throws {
+        let redirect = try TestServer(.redirect("file:///etc/passwd"))
+        var configuration = RemoteMediaTests.configuration()
+        configuration.uriPolicy.mediaRoot = "/"
+        let error = #expect(throws: ItemFailure.self) { try MediaDecoder(configuration: configuration).decodeVideo(uri: redirect.url("a.mp4")) }
+        #expect(error?.failureClass == .forbiddenURI, "\(String(describing: error))")
+        #expect(error?.message.contains("'file:'") == true, "\(String(describing: error))")
+    }
 }

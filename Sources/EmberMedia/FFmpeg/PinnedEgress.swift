@@ -108,7 +108,7 @@ final class PinnedEgress: @unchecked Sendable {
             close(client)
             if upstreamFD >= 0 { close(upstreamFD) }
         }
-        guard let (head, rest) = readHead(client), let request = Request(head) else {
+        guard let (head, rest) = readHead(client, timeoutSeconds: connectTimeoutSeconds), let request = Request(head) else {
             reply(client, "400 Bad Request")
             return
         }
@@ -128,10 +128,21 @@ final class PinnedEgress: @unchecked Sendable {
         lock.withLock { upstream.append("\(request.host):\(request.port) → \(used.text)") }
         if request.isTunnel {
             guard writeAll(client, Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)) else { return }
+            guard rest.isEmpty || writeAll(fd, rest) else { return }
         } else {
-            guard writeAll(fd, request.forwardedHead) else { return }
+            guard writeAll(fd, request.forwardedHead), rest.isEmpty || writeAll(fd, rest) else { return }
+            // A redirect to another scheme (file:, data:, …) is refused here, as a policy
+            // refusal, rather than left to FFmpeg's generic error.
+            // No deadline of its own: the input's watchdog times a slow server out (and
+            // classifies it as transient); the shutdown that follows ends this wait.
+            guard let (head, body) = readHead(fd, timeoutSeconds: nil) else { return }
+            if let target = Self.redirectTarget(head), let scheme = Self.scheme(of: target), scheme != "http", scheme != "https" {
+                lock.withLock { refusal = refusal ?? .forbidden("redirect to a '\(scheme):' URI: \(target)") }
+                reply(client, "403 Forbidden")
+                return
+            }
+            guard writeAll(client, head + body) else { return }
         }
-        guard rest.isEmpty || writeAll(fd, rest) else { return }
         relay(client, fd)
     }
 
@@ -144,10 +155,10 @@ final class PinnedEgress: @unchecked Sendable {
     }
 
     /// Reads up to the blank line ending the request head; returns it and any bytes after.
-    private func readHead(_ fd: Int32) -> ([UInt8], [UInt8])? {
+    private func readHead(_ fd: Int32, timeoutSeconds: Double?) -> ([UInt8], [UInt8])? {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        let deadline = Watchdog.now() + Watchdog.nanoseconds(connectTimeoutSeconds)
+        let deadline = timeoutSeconds.map { Watchdog.now() + Watchdog.nanoseconds($0) } ?? .max
         while buffer.count < Self.headLimit, isRunning, Watchdog.now() < deadline {
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 100) >= 0 else { return nil }
@@ -242,6 +253,27 @@ final class PinnedEgress: @unchecked Sendable {
 
     private func reply(_ fd: Int32, _ status: String) {
         _ = writeAll(fd, Array("HTTP/1.1 \(status)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8))
+    }
+
+    /// The `Location` of a 3xx response head, if any.
+    static func redirectTarget(_ head: [UInt8]) -> String? {
+        let lines = String(decoding: head, as: UTF8.self).split(separator: "\r\n")
+        guard let status = lines.first?.split(separator: " ").dropFirst().first, status.hasPrefix("3") else { return nil }
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == "location" else { continue }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+
+    /// The scheme of an absolute URI reference (nil for a relative one), lower case.
+    static func scheme(of reference: String) -> String? {
+        guard let colon = reference.firstIndex(of: ":") else { return nil }
+        let scheme = reference[..<colon]
+        guard let first = scheme.first, first.isLetter, scheme.allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }) else {
+            return nil
+        }
+        return scheme.lowercased()
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

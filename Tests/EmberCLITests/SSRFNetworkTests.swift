@@ -15,16 +15,8 @@ struct SSRFNetworkTests {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let ember = testBinary.deletingLastPathComponent().appendingPathComponent("ember").path
-        let process = Process()
-        process.executableURL = root.appendingPathComponent("Ops/ssrf-net")
-        process.arguments = ["--ember", ember]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try runProgram(root.appendingPathComponent("Ops/ssrf-net"), ["--ember", ember])
+        #expect(status == 0, "\(output)")
         let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix("ssrf-net:") }, "\(output)")
         // "ssrf-net: 39 cases, 0 unexpected; forbidden connections: 0; public media requests: 16; rebind.test A queries: 1"
         let numbers = summary.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }

@@ -10,9 +10,15 @@ func runEmber(_ arguments: [String]) throws -> (status: Int32, output: String) {
         guard parent.path != directory.path else { throw CLIError.notBuilt }
         directory = parent
     }
+    return try runProgram(directory.appendingPathComponent("ember"), arguments)
+}
+
+/// Runs a program to its end; its stdout and stderr together.
+func runProgram(_ executable: URL, _ arguments: [String] = [], in directory: URL? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = directory.appendingPathComponent("ember")
+    process.executableURL = executable
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

@@ -17,10 +17,12 @@ import Foundation
 /// - Nothing else: no other scheme, no user-info, spaces, backslashes or control
 ///   characters (so FFmpeg and this parser cannot read the URI differently).
 ///
-/// FFmpeg is then given a `protocol_whitelist` (`file`, or `http,https,tcp,tls`),
-/// so a container cannot reach another protocol. Remaining gap: FFmpeg resolves
-/// the host again, so a DNS answer that changes between the two lookups is not
-/// caught here; egress filtering on the worker's network closes that.
+/// FFmpeg is then given a `protocol_whitelist` (`file`, or `http,https,tcp,tls,httpproxy`),
+/// so a container cannot reach another protocol. The addresses vetted here are pinned:
+/// FFmpeg connects only through the input's `PinnedEgress` proxy on loopback, which
+/// connects to these addresses rather than asking DNS again (so a name that rebinds
+/// between the two lookups cannot reach a forbidden host), and vets every further host
+/// (redirects) with this same policy before connecting.
 public struct URIPolicy: Sendable, Equatable {
     /// Hosts http(s) URIs may name; nil admits every host. Compared case-insensitively.
     public var allowedHosts: [String]?
@@ -41,6 +43,21 @@ public struct URIPolicy: Sendable, Equatable {
         public let ffmpegURL: String
         public let protocolWhitelist: String
         public let isRemote: Bool
+        /// For http(s): the host (lower case, without brackets) and the addresses it was
+        /// vetted at, which the connection must use.
+        let pin: Pin?
+
+        init(ffmpegURL: String, protocolWhitelist: String, isRemote: Bool, pin: Pin? = nil) {
+            self.ffmpegURL = ffmpegURL
+            self.protocolWhitelist = protocolWhitelist
+            self.isRemote = isRemote
+            self.pin = pin
+        }
+    }
+
+    struct Pin: Sendable, Equatable {
+        let host: String
+        let addresses: [Address]
     }
 
     /// Checks `uri`; throws `forbidden_uri` (or `media_unavailable` for a missing
@@ -92,6 +109,22 @@ public struct URIPolicy: Sendable, Equatable {
             throw .forbidden("URIs with user info are not allowed: \(uri)")
         }
         guard let host = components.host?.lowercased(), !host.isEmpty else { throw .forbidden("URI has no host: \(uri)") }
+        let bare = Self.bareHost(host)
+        let addresses = try vet(host: bare)
+        return Resolved(
+            ffmpegURL: uri, protocolWhitelist: "http,https,tcp,tls,httpproxy", isRemote: true,
+            pin: Pin(host: bare, addresses: addresses))
+    }
+
+    /// `host` without the brackets of an IPv6 literal, lower case.
+    static func bareHost(_ host: String) -> String {
+        let host = host.lowercased()
+        return host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+    }
+
+    /// Checks a host name or literal (no brackets) against the allow-list, resolves it
+    /// once and checks every address; returns the addresses a connection may use.
+    func vet(host: String) throws(ItemFailure) -> [Address] {
         if let allowedHosts {
             let admitted = allowedHosts.contains { entry in
                 let entry = entry.lowercased()
@@ -100,13 +133,14 @@ public struct URIPolicy: Sendable, Equatable {
             guard admitted else { throw .forbidden("host '\(host)' is not in the allow-list") }
         }
         if host == "metadata.google.internal" || host == "metadata" { throw .forbidden("metadata host: \(host)") }
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        for address in try Self.addresses(of: bare) {
+        let addresses = try Self.addresses(of: host)
+        for address in addresses {
             if let reason = Self.refusal(of: address, blockPrivate: blockPrivateAddresses) {
                 throw .forbidden("host '\(host)' resolves to \(reason) address \(address.text)")
             }
         }
-        return Resolved(ffmpegURL: uri, protocolWhitelist: "http,https,tcp,tls", isRemote: true)
+        guard !addresses.isEmpty else { throw ItemFailure(.mediaUnavailable, "host '\(host)' has no address") }
+        return addresses
     }
 
     // MARK: - Paths
@@ -123,7 +157,7 @@ public struct URIPolicy: Sendable, Equatable {
 
     // MARK: - Addresses
 
-    struct Address {
+    struct Address: Sendable, Equatable {
         /// 4 or 16 bytes, network order.
         let bytes: [UInt8]
         var text: String {

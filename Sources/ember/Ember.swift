@@ -12,5 +12,5 @@ struct Ember: AsyncParsableCommand {
             vectors to an output topic. See README.md for the configuration and message formats.
             """,
         version: BuildInfo.summary,
-        subcommands: [Run.self, Replay.self, Embed.self, Produce.self, Inspect.self, CodebookCommand.self, AlignCommand.self, Bench.self])
+        subcommands: [Run.self, Replay.self, Embed.self, Produce.self, Inspect.self, CodebookCommand.self, AlignCommand.self, Bench.self, MediaCheck.self])
 }

@@ -13,16 +13,8 @@ struct DeploymentFilesTests {
 
     @Test("Ops/deploy/check passes: manifests, systemd unit, alerts and dashboard")
     func check() throws {
-        let process = Process()
-        process.executableURL = Self.repository.appendingPathComponent("Ops/deploy/check")
-        process.currentDirectoryURL = Self.repository
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(output)")
+        let (status, output) = try runProgram(Self.repository.appendingPathComponent("Ops/deploy/check"), in: Self.repository)
+        #expect(status == 0, "\(output)")
         #expect(output.contains("deployment files OK"), "\(output)")
     }
 }

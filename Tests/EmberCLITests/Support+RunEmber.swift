@@ -11,10 +11,19 @@ func runEmber(_ arguments: [String], environment: [String: String] = [:]) throws
         guard parent.path != directory.path else { throw CLIError.notBuilt }
         directory = parent
     }
+    return try runProgram(directory.appendingPathComponent("ember"), arguments, environment: environment)
+}
+
+/// Runs a program to its end; its stdout and stderr together. `environment` entries are
+/// added to (or replace) the test process's own.
+func runProgram(
+    _ executable: URL, _ arguments: [String] = [], in directory: URL? = nil, environment: [String: String] = [:]
+) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = directory.appendingPathComponent("ember")
+    process.executableURL = executable
     process.arguments = arguments
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    if let directory { process.currentDirectoryURL = directory }
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe

@@ -40,7 +40,7 @@ struct URIPolicyTests {
     func hosts() throws {
         let resolved = try URIPolicy().resolve("https://93.184.215.14/v/abc.mp4?sig=1")
         #expect(resolved.ffmpegURL == "https://93.184.215.14/v/abc.mp4?sig=1")
-        #expect(resolved.protocolWhitelist == "http,https,tcp,tls")
+        #expect(resolved.protocolWhitelist == "http,https,tcp,tls,httpproxy")
         let listed = URIPolicy(allowedHosts: ["93.184.215.14", ".cdn.example"], blockPrivateAddresses: false)
         #expect(Self.kind(listed, "http://93.184.215.14/a.mp4") == nil)
         #expect(Self.kind(listed, "http://127.0.0.1/a.mp4") == .forbiddenURI)

@@ -58,10 +58,20 @@ final class MediaInput {
             },
             opaque: Unmanaged.passUnretained(watchdog).toOpaque())
 
-        // 1. Open the byte stream, only through the whitelisted protocols.
+        // 1. Open the byte stream, only through the whitelisted protocols, and for
+        // http(s) only through the pinning proxy (see PinnedEgress).
         var ioOptions: OpaquePointer? = nil
         av_dict_set(&ioOptions, "protocol_whitelist", resolved.protocolWhitelist, 0)
         if resolved.isRemote {
+            guard let pin = resolved.pin else { throw .forbidden("\(displayURI): remote URI without vetted addresses") }
+            // FFmpeg skips any proxy for hosts matching the no_proxy environment variable.
+            if let noProxy = getenv("no_proxy"), noProxy.pointee != 0 {
+                throw .forbidden("\(displayURI): no_proxy is set in the environment, which would let FFmpeg bypass address pinning")
+            }
+            let egress = try PinnedEgress(
+                policy: policy ?? URIPolicy(allowedHosts: [pin.host]), pin: pin, connectTimeoutSeconds: limits.openTimeoutSeconds)
+            watchdog.egress = egress
+            av_dict_set(&ioOptions, "http_proxy", egress.proxyURL, 0)
             av_dict_set(&ioOptions, "user_agent", "ember-media", 0)
             av_dict_set(&ioOptions, "rw_timeout", String(Int64(limits.readTimeoutSeconds * 1e6)), 0)
         }
@@ -78,9 +88,9 @@ final class MediaInput {
             avio_closep(&owned)
         }
 
-        // FFmpeg follows HTTP redirects itself: judge where it ended up before a
-        // single byte of the answer is used. (The redirected request has been made
-        // by then; egress filtering is what stops it reaching internal services.)
+        // FFmpeg follows HTTP redirects itself, each through the pinning proxy, which
+        // has vetted the new host before connecting. Judge the final URI as a whole
+        // too (scheme, user info, allow-list) before a byte of the answer is used.
         if resolved.isRemote, let policy {
             var location: UnsafeMutablePointer<UInt8>? = nil
             if av_opt_get(io, "location", AV_OPT_SEARCH_CHILDREN, &location) >= 0, let location {
@@ -238,6 +248,10 @@ final class MediaInput {
     /// Turns an FFmpeg status into the dead-letter class and retry decision.
     static func classify(_ status: Int32, _ phase: Phase, _ operation: String, _ watchdog: Watchdog?, remote: Bool = true) -> ItemFailure {
         let detail = FFmpegError(code: status, operation: operation).description
+        if let refused = watchdog?.egress?.refused {
+            // Only hosts other than the vetted one reach the proxy's check: redirect targets.
+            return .forbidden("\(operation): redirects to a forbidden host: \(refused.message)")
+        }
         if let reason = watchdog?.reason {
             switch reason {
             case .tooManyBytes:
@@ -286,6 +300,8 @@ final class Watchdog {
 
     private(set) var reason: Reason?
     var io: UnsafeMutablePointer<AVIOContext>?
+    /// The remote input's pinning proxy; shut down with the input.
+    var egress: PinnedEgress?
     let maxBytes: Int64
     private var openDeadline: UInt64
     private let totalDeadline: UInt64
@@ -331,6 +347,8 @@ final class Watchdog {
         }
         return reason != nil
     }
+
+    deinit { egress?.shutdown() }
 
     static func now() -> UInt64 {
         var time = timespec()

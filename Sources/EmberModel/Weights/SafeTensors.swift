@@ -56,10 +56,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
     private static func parseHeader(base: UnsafeRawPointer, size: Int, path: String) throws
         -> (entries: [String: Entry], metadata: [String: String], dataStart: Int)
     {
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerLength < 100_000_000, 8 + headerLength <= size else {
-            throw ModelError.truncatedFile(path: path, expectedBytes: 8 + min(headerLength, Int.max - 8), actualBytes: size)
+        // A length over Int.max must be an error, not a trap: checked as UInt64 first.
+        let declaredLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declaredLength < 100_000_000, 8 + Int(declaredLength) <= size else {
+            throw ModelError.truncatedFile(path: path, expectedBytes: Int(min(declaredLength, UInt64(Int.max - 8))) + 8, actualBytes: size)
         }
+        let headerLength = Int(declaredLength)
         let headerData = Data(bytes: base + 8, count: headerLength)
         guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw ModelError.invalidHeader(path: path, reason: "header is not a JSON object")
@@ -79,16 +81,20 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 offsets.count == 2, offsets[0] <= offsets[1], offsets[0] >= 0, shape.allSatisfy({ $0 >= 0 })
             else { throw ModelError.invalidHeader(path: path, reason: "malformed entry for \(name)") }
             guard let width = Self.byteWidth(dtype) else { throw ModelError.unsupportedDType(tensor: name, dtype: dtype) }
-            let count = shape.reduce(1, *)
-            guard offsets[1] - offsets[0] == count * width else {
+            // Shapes come from the file: a product that overflows is a bad header, not a trap.
+            let bytes = shape.reduce(Optional(width)) { product, dimension in
+                product.flatMap { $0.multipliedReportingOverflow(by: dimension) }.flatMap { $0.overflow ? nil : $0.partialValue }
+            }
+            guard let bytes, offsets[1] - offsets[0] == bytes else {
                 throw ModelError.invalidHeader(
                     path: path, reason: "\(name): \(offsets[1] - offsets[0]) bytes for shape \(shape) of \(dtype)")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
             dataEnd = max(dataEnd, offsets[1])
         }
-        guard dataStart + dataEnd <= size else {
-            throw ModelError.truncatedFile(path: path, expectedBytes: dataStart + dataEnd, actualBytes: size)
+        guard dataEnd <= size - dataStart else {
+            let (expected, overflow) = dataStart.addingReportingOverflow(dataEnd)
+            throw ModelError.truncatedFile(path: path, expectedBytes: overflow ? .max : expected, actualBytes: size)
         }
         return (entries, metadata, dataStart)
     }

@@ -14,6 +14,9 @@ import subprocess
 from vocab import PALETTES, RHYTHMS
 
 WIDTH, HEIGHT, FPS, SECONDS = 160, 120, 10, 2
+# Part of each media file's name: bump it when render() changes its output for the
+# same parameters, so that `generate` does not keep stale files.
+RENDER_VERSION = 2
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
@@ -79,8 +82,9 @@ def video_filters(media):
 
 
 def render(media, video_path, cover_path):
-    """Writes the clip and its cover (the frame at 1.5 s). Bit-exact flags and one
-    thread keep the bytes a function of the parameters."""
+    """Writes the clip and its cover (the frame at 1.5 s). Exactly two keyframes (a GOP
+    of one second, no scene-cut keyframes), so Ember decodes 2 frames + the cover.
+    Bit-exact flags and one thread keep the bytes a function of the parameters."""
     # trim ends the (endless) lavfi source inside the graph; -t alone leaves the
     # cover branch waiting for frames forever.
     graph = (f"{scene_source(media)},trim=end_frame={SECONDS * FPS},{video_filters(media)},split[v][c];"
@@ -91,7 +95,7 @@ def render(media, video_path, cover_path):
         "-filter_complex_threads", "1", "-filter_threads", "1",
         "-filter_complex", graph,
         "-map", "[v]", "-map", "[a]",
-        "-c:v", "libx264", "-preset", "veryfast", "-g", str(FPS), "-threads", "1",
+        "-c:v", "libx264", "-preset", "veryfast", "-g", str(FPS), "-sc_threshold", "0", "-threads", "1",
         "-c:a", "aac", "-b:a", "32k", "-ac", "1",
         "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
         "-map_metadata", "-1", video_path,

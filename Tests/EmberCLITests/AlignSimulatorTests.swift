@@ -19,16 +19,7 @@ struct AlignSimulatorTests {
 
     @discardableResult
     static func alignSim(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = repository.appendingPathComponent("Ops/align-sim")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try runProcess(repository.appendingPathComponent("Ops/align-sim"), arguments)
     }
 
     static func freshDirectory(_ name: String) -> String {

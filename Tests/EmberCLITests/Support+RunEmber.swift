@@ -10,8 +10,13 @@ func runEmber(_ arguments: [String]) throws -> (status: Int32, output: String) {
         guard parent.path != directory.path else { throw CLIError.notBuilt }
         directory = parent
     }
+    return try runProcess(directory.appendingPathComponent("ember"), arguments)
+}
+
+/// Runs `executable` to completion; stdout and stderr together.
+func runProcess(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = directory.appendingPathComponent("ember")
+    process.executableURL = executable
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe

@@ -9,6 +9,7 @@ What the picture and the sound carry (see README.md, "Generative model"):
   place) and the rhythm (the shape of the soundtrack).
 """
 
+import os
 import subprocess
 
 from vocab import PALETTES, RHYTHMS
@@ -17,7 +18,22 @@ WIDTH, HEIGHT, FPS, SECONDS = 160, 120, 10, 2
 # Part of each media file's name: bump it when render() changes its output for the
 # same parameters, so that `generate` does not keep stale files.
 RENDER_VERSION = 2
-FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _font():
+    """DejaVu Sans (fonts-dejavu-core, which fontconfig, an ffmpeg dependency, pulls in),
+    else whatever fontconfig calls sans. A different font changes the captions' pixels,
+    so worlds are byte-identical only between machines with the same font."""
+    path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+    if os.path.exists(path):
+        return path
+    found = subprocess.run(["fc-match", "--format=%{file}", "sans"], capture_output=True, text=True)
+    if found.returncode == 0 and os.path.exists(found.stdout.strip()):
+        return found.stdout.strip()
+    raise RuntimeError("no font for the captions: install fonts-dejavu-core")
+
+
+FONT = _font()
 
 
 def _hex(rgb):

@@ -79,6 +79,9 @@ class Data:
                 sys.exit(f"align-sim: {len(missing)} items have no record in {path} (first {missing[:3]})")
             self.raw = np.stack([decode(records[i]) for i in self.ids])
             self.model = records[self.ids[0]].get("model")
+            # "raw" for Ember's own fused vectors; an aligned head's records (another
+            # model id, e.g. omni-small+<head>@hash) are labelled by their file.
+            self.label = "raw" if embeddings is None else os.path.splitext(os.path.basename(path))[0]
 
 
 def next_item_recall(vectors, data, candidates):
@@ -133,15 +136,18 @@ def rows(data):
     rng = np.random.default_rng(0)
     if data.raw is not None:
         raw = unit(data.raw)
-        out.append(("raw", raw.shape[1], raw))
+        label = data.label
+        out.append((label, raw.shape[1], raw))
         for d in (512, 256, 128):
-            out.append((f"raw[:{d}]", d, unit(raw[:, :d])))
-        out.append(("raw centred", raw.shape[1], unit(raw - raw.mean(axis=0))))
-        if raw.shape[1] == 2048:   # omni-small's late fusion: text 384 | vision 1280 | audio 384
+            if d < raw.shape[1]:
+                out.append((f"{label}[:{d}]", d, unit(raw[:, :d])))
+        out.append((f"{label} centred", raw.shape[1], unit(raw - raw.mean(axis=0))))
+        if label == "raw" and raw.shape[1] == 2048:   # omni-small's late fusion: text 384 | vision 1280 | audio 384
             for name, a, b in (("text", 0, 384), ("vision", 384, 1664), ("audio", 1664, 2048)):
                 out.append((f"raw {name} tower", b - a, unit(raw[:, a:b])))
-        proj = rng.standard_normal((raw.shape[1], 256)) / np.sqrt(256)
-        out.append(("raw proj 256", 256, unit(raw @ proj)))
+        if raw.shape[1] > 256:
+            proj = rng.standard_normal((raw.shape[1], 256)) / np.sqrt(256)
+            out.append((f"{label} proj 256", 256, unit(raw @ proj)))
         probe, lam = ridge_probe(raw, data)
         out.append((f"ridge probe (lambda {lam:g})", probe.shape[1], unit(probe)))
     oracle_id = unit(np.array([data.oracle[i]["id_vector"] for i in data.ids]))

@@ -131,7 +131,7 @@ def generate(out, seed, n_items, n_users, n_topics, seq_min, seq_max, jobs, rend
     events, items, jobs_list = [], [], []
     for i in range(n_items):
         params = w.media[i]
-        digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
+        digest = hashlib.sha256(json.dumps([media.RENDER_VERSION, params], sort_keys=True).encode()).hexdigest()[:10]
         video = os.path.join(out, "media", f"{ids[i]}-{digest}.mp4")
         cover = os.path.join(out, "media", f"{ids[i]}-{digest}.jpg")
         jobs_list.append((params, video, cover))

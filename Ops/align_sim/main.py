@@ -34,7 +34,8 @@ def main(argv):
     e.add_argument("--via", choices=["replay", "embed"], default="replay")
     e.add_argument("--jobs", type=int, default=2, help="ember embed processes at once (--via embed)")
 
-    v = sub.add_parser("evaluate-raw", help="recall@50 of the raw fused vectors, with oracle figures")
+    v = sub.add_parser("evaluate-raw", aliases=["evaluate"],
+                       help="recall@50 of the raw fused vectors (or --embeddings records), with oracle figures")
     v.add_argument("dir")
     v.add_argument("--embeddings", help="records to evaluate (default DIR/embeddings.jsonl)")
     v.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -53,7 +54,7 @@ def main(argv):
     elif args.command == "embed":
         import embed
         embed.embed(args.dir, args.ember, args.brokers, args.port, args.via, args.jobs)
-    elif args.command == "evaluate-raw":
+    elif args.command in ("evaluate-raw", "evaluate"):
         import evaluate
         evaluate.main(args.dir, args.embeddings, args.json, args.k)
     elif args.command == "check":

@@ -19,16 +19,7 @@ struct AlignSimulatorTests {
 
     @discardableResult
     static func alignSim(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = repository.appendingPathComponent("Ops/align-sim")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        try runProgram(repository.appendingPathComponent("Ops/align-sim"), arguments)
     }
 
     static func freshDirectory(_ name: String) -> String {
@@ -154,13 +145,21 @@ struct AlignSimulatorTests {
         try FileManager.default.copyItem(atPath: dir, toPath: planted)
         defer { try? FileManager.default.removeItem(atPath: planted) }
         let cold = try #require(try Self.rows(dir, "items.jsonl").first { $0["split"] as? String == "cold" }?["item_id"] as? String)
+        // The copy's events must name its own media, so that the leak is the only problem.
+        let events = planted + "/events.jsonl"
+        try String(contentsOfFile: events, encoding: .utf8).replacingOccurrences(of: dir + "/", with: planted + "/")
+            .write(toFile: events, atomically: true, encoding: .utf8)
+        let clean = try Self.alignSim(["check", planted])
+        #expect(clean.status == 0, "\(clean.output)")
         let path = planted + "/sequences.jsonl"
         var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
         lines[0] = lines[0].replacingOccurrences(of: "\"items\":[", with: "\"items\":[\"\(cold)\",")
         try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let result = try Self.alignSim(["check", planted])
         #expect(result.status == 1)
-        #expect(result.output.contains("train sequence of user-00000 holds a non-train item"), "\(result.output)")
+        let problems = result.output.split(separator: "\n").filter { $0.hasPrefix("align-sim check: ") }
+        #expect(problems == ["align-sim check: sequences.jsonl: train sequence of user-00000 holds a non-train item"],
+                "\(result.output)")
     }
 
     @Test("the same seed writes identical files and media; another seed a different world")

@@ -38,6 +38,12 @@ struct AppliedHeadTests {
         #expect(throws: HeadSetupError.self) { try AppliedHead(head: head, dims: nil, keepRaw: false, modelID: "omni-small@def", modelDim: 16) }
         #expect(throws: HeadSetupError.self) { try AppliedHead(head: head, dims: nil, keepRaw: false, modelID: "omni-small@abc", modelDim: 2048) }
         #expect(throws: HeadSetupError.self) { try AppliedHead(head: head, dims: 5, keepRaw: false, modelID: "omni-small@abc", modelDim: 16) }
+        // The same weights computed in bf16 (or a bf16-trained head on an fp32 worker) are the same model.
+        let bf16 = try AppliedHead(head: head, dims: 4, keepRaw: false, modelID: "omni-small@abc+bf16", modelDim: 16)
+        #expect(bf16.dims == 4)
+        #expect(throws: HeadSetupError.self) { try AppliedHead(head: head, dims: nil, keepRaw: false, modelID: "omni-small@def+bf16", modelDim: 16) }
+        #expect(ModelIdentity.weights(of: "omni-small@abc+bf16") == "omni-small@abc")
+        #expect(ModelIdentity.weights(of: "omni-small+align@0f1e") == "omni-small+align@0f1e")
     }
 
     @Test("an altered head file is refused by its hash")

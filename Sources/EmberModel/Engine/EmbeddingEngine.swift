@@ -103,8 +103,9 @@ public final class EmbeddingEngine: Sendable {
     public static let audioPositionsPerPass = 3000
 
     /// `omni-small@<weights hash>`, the `model` field of output records; `+bf16` appended
-    /// when computed in bf16, so a consumer (and a codebook) never mixes the two unknowingly.
-    public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" + (precision == .bf16 ? "+bf16" : "") }
+    /// when computed in bf16, so a consumer never mixes the two unknowingly (heads and
+    /// codebooks match on the weights alone: `ModelIdentity`).
+    public var modelID: String { "\(manifest.id)@\(manifest.weightsHash)" + (precision == .bf16 ? ModelIdentity.bf16Suffix : "") }
 
     /// Loads every tower of `modelDirectory` and sizes one scratch arena for the largest
     /// pass; each `embed` call may use `threads` threads. `precision` .bf16 runs the text

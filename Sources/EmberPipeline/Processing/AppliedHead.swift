@@ -15,7 +15,7 @@ public struct AppliedHead: Sendable {
     /// `dims` nil or 0: the head's largest size. Throws naming both ids when the head was
     /// trained on another model's vectors, or when `dims` is not one of its sizes.
     public init(head: ProjectionHead, dims: Int?, keepRaw: Bool, modelID: String, modelDim: Int) throws(HeadSetupError) {
-        guard head.metadata.baseModel == modelID else {
+        guard ModelIdentity.sameWeights(head.metadata.baseModel, modelID) else {
             throw HeadSetupError("the head was trained on \(head.metadata.baseModel) vectors, but the model is \(modelID); train one for this model (ember align train)")
         }
         guard head.inputDim == modelDim else { throw HeadSetupError("the head takes \(head.inputDim)-dim vectors, the model makes \(modelDim)") }

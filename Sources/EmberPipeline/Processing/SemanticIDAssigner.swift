@@ -10,7 +10,7 @@ public struct SemanticIDAssigner: Sendable {
     /// Throws `.modelMismatch` naming both ids when the codebook was trained for another
     /// model, `.dimensionMismatch` when its vectors are not the model's size.
     public init(codebook: Codebook, disambiguation: SemanticIDDisambiguation = .none, modelID: String, dim: Int) throws(CodebookError) {
-        guard codebook.modelID == modelID else { throw .modelMismatch(codebook: codebook.modelID, model: modelID) }
+        guard ModelIdentity.sameWeights(codebook.modelID, modelID) else { throw .modelMismatch(codebook: codebook.modelID, model: modelID) }
         guard codebook.dim == dim else { throw .dimensionMismatch(got: dim, expected: codebook.dim) }
         self.codebook = codebook
         self.disambiguation = disambiguation

@@ -24,7 +24,7 @@ struct AlignEvaluate: ParsableCommand {
         for path in heads {
             let head: ProjectionHead
             do { head = try ProjectionHead(contentsOf: URL(fileURLWithPath: path)) } catch { throw ValidationError("\(error)") }
-            guard head.metadata.baseModel == items.modelID, head.inputDim == items.dim else {
+            guard ModelIdentity.sameWeights(head.metadata.baseModel, items.modelID), head.inputDim == items.dim else {
                 throw ValidationError("\(path) is a head for \(head.metadata.baseModel) (\(head.inputDim) dims), the records are \(items.modelID) (\(items.dim))")
             }
             rows.append((head.modelID, evaluation.head(head)))

@@ -102,7 +102,7 @@ struct QueryEmbedder {
         } catch {
             throw ValidationError("q2i needs the model to embed queries; cannot load \(directory): \(error)")
         }
-        guard engine.modelID == expectedModel else {
+        guard ModelIdentity.sameWeights(engine.modelID, expectedModel) else {
             throw ValidationError("q2i: the model at \(directory) is \(engine.modelID), the records are \(expectedModel)")
         }
     }

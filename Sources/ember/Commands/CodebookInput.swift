@@ -21,7 +21,7 @@ struct TrainingVectors {
             throw CodebookInputError("\(origin): binary (sign-bit) records cannot train a codebook; replay with output.encoding f16 or f32")
         }
         guard let vector = record.vector else { throw CodebookInputError("\(origin): the embedding of item \(record.itemID) does not decode") }
-        if let modelID, modelID != record.model {
+        if let modelID, !ModelIdentity.sameWeights(modelID, record.model) {
             throw CodebookInputError("\(origin): records of two models, \(modelID) and \(record.model); a codebook is for one model")
         }
         modelID = record.model

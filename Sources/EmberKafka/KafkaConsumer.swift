@@ -55,6 +55,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     private struct State {
         var partitions: [KafkaTopicPartition: PartitionState] = [:]
         var paused = false
+        /// Partitions paused on their own (`holdBack`), also while the rest is resumed.
+        var heldBack: Set<KafkaTopicPartition> = []
         var closed = false
         /// An assignment (possibly empty) was served since the last lost one: the
         /// consumer is a member of its group, with partitions or idle.
@@ -152,6 +154,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             // librdkafka keeps a partition's pause flag across unassign/assign, so a
             // partition paused, then revoked or lost, comes back paused even when the
             // consumer was resumed meanwhile: set the flag to the consumer's state.
+            // (A revoked partition left `heldBack`, so a new one is never held back.)
             if paused { client.pause(partitions) } else { client.resume(partitions) }
             logger.debug("Kafka partitions assigned", metadata: ["kafka.partitions": "\(partitions.sorted())"])
             pendingEvents.append(.assigned(partitions))
@@ -159,6 +162,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             // Forget them first so late markDone calls for them are ignored.
             let final = state.withLock { state in
                 partitions.compactMap { partition -> RDKafkaPartitionEntry? in
+                    state.heldBack.remove(partition)
                     guard let watermark = state.partitions.removeValue(forKey: partition)?.tracker.watermark else { return nil }
                     return RDKafkaPartitionEntry(topicPartition: partition, offset: watermark.rawValue)
                 }
@@ -232,15 +236,47 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Resumes every assigned partition except those held back.
     public func resumeAll() {
-        let changed = state.withLock { state in
+        let (changed, heldBack) = state.withLock { state in
             defer { state.paused = false }
-            return state.paused
+            return (state.paused, state.heldBack)
         }
         if changed {
-            client.resume(client.assignment())
+            client.resume(client.assignment().filter { !heldBack.contains($0) })
             logger.debug("Kafka consumer resumed")
         }
+    }
+
+    /// Pauses exactly `partitions` (among the assigned ones) on their own and resumes
+    /// those held back before, unless the whole consumer is paused (`resumeAll` then
+    /// resumes all but the held-back ones). Pausing drops what librdkafka prefetched
+    /// for them, so the other partitions' fetched messages come through `poll`.
+    public func holdBack(_ partitions: Set<KafkaTopicPartition>) {
+        let (paused, hold, release) = state.withLock { state in
+            let held = partitions.filter { state.partitions[$0] != nil }
+            defer { state.heldBack = held }
+            return (state.paused, held.subtracting(state.heldBack), state.heldBack.subtracting(held))
+        }
+        guard !paused else { return }
+        client.pause(Array(hold))
+        client.resume(Array(release))
+        if !hold.isEmpty || !release.isEmpty {
+            logger.trace("Kafka partitions held back", metadata: ["kafka.partitions": "\(partitions.sorted())"])
+        }
+    }
+
+    /// Assigned partitions with messages not yet polled, from cached Fetch watermarks (no
+    /// broker request). A partition not fetched yet counts; so does one not read from
+    /// since its assignment (its position is unknown) that holds any message.
+    public func backloggedPartitions() -> Set<KafkaTopicPartition> {
+        let assigned = state.withLock { Array($0.partitions.keys) }
+        let positions = client.positions(assigned)
+        return Set(assigned.filter { partition in
+            guard let watermarks = client.cachedWatermarks(partition) else { return true }
+            guard let position = positions[partition] ?? nil else { return watermarks.high > watermarks.low }
+            return watermarks.high > position.rawValue
+        })
     }
 
     public var isPaused: Bool { state.withLock { $0.paused } }

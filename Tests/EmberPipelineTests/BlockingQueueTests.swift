@@ -123,4 +123,34 @@ struct InFlightTrackerTests {
         #expect(!tracker.wantsPause)
         #expect(tracker.inFlight == 0)
     }
+
+    @Test("a partition at its fair share is held back while another has a backlog, and released below half of it")
+    func fairShare() {
+        var tracker = InFlightTracker(pauseAt: 8, resumeBelow: 4)
+        let tickets = (0..<4).map { tracker.admit(p0, offset: .init(Int64($0))) }
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [p0], "4 of 8 is partition 0's share of two")
+        #expect(tracker.holdBack(backlogged: [p0]) == [], "nobody else waits: partition 0 may take the whole window")
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [p0])
+        _ = tracker.finish(tickets[0])
+        _ = tracker.finish(tickets[1])
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [p0], "2 in flight is not below the release mark of 2")
+        _ = tracker.finish(tickets[2])
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [], "released below half its share")
+        let more = (4..<8).map { tracker.admit(p0, offset: .init(Int64($0))) }
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [p0])
+        tracker.revoke([p0])
+        #expect(tracker.heldBack.isEmpty, "a revoked partition is no longer held back")
+        #expect(!more.contains { tracker.isCurrent($0) })
+    }
+
+    @Test("the share counts the partitions with work: three with a backlog share the window in thirds, rounded up")
+    func shareOfThree() {
+        let p2 = KafkaTopicPartition(topic: "t", partition: .init(2))
+        var tracker = InFlightTracker(pauseAt: 8, resumeBelow: 4)
+        for offset in 0..<2 { _ = tracker.admit(p0, offset: .init(Int64(offset))) }
+        #expect(tracker.holdBack(backlogged: [p0, p1, p2]) == [], "2 is below a share of 3")
+        _ = tracker.admit(p0, offset: .init(2))
+        #expect(tracker.holdBack(backlogged: [p0, p1, p2]) == [p0])
+        #expect(tracker.holdBack(backlogged: [p0, p1]) == [p0], "two with work: a share of 4, but 3 is not below its release mark of 2")
+    }
 }

@@ -41,6 +41,7 @@ final class FakeInput: PipelineInput, @unchecked Sendable {
     private var script: [KafkaConsumerEvent] = []
     private var doneOffsets: [KafkaTopicPartition: [Int64]] = [:]
     private var pausedNow = false
+    private var heldNow: Set<KafkaTopicPartition> = []
     private var closedNow = false
     private var pauses = 0
     let endWhenEmpty: Bool
@@ -55,11 +56,19 @@ final class FakeInput: PipelineInput, @unchecked Sendable {
     func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent] {
         let events: [KafkaConsumerEvent] = lock.withLock {
             guard !closedNow else { return [] }
-            // While paused only rebalance events come through, as from librdkafka.
+            // While paused only rebalance events come through, as from librdkafka; a
+            // held-back partition's messages wait while the others' pass them.
             var taken: [KafkaConsumerEvent] = []
-            while let first = script.first, taken.count < 4 {
-                if case .message = first, pausedNow { break }
-                taken.append(script.removeFirst())
+            var index = 0
+            while index < script.count, taken.count < 4 {
+                if case .message(let message) = script[index] {
+                    if pausedNow { break }
+                    if heldNow.contains(message.topicPartition) {
+                        index += 1
+                        continue
+                    }
+                }
+                taken.append(script.remove(at: index))
             }
             return taken
         }
@@ -69,6 +78,15 @@ final class FakeInput: PipelineInput, @unchecked Sendable {
 
     func pauseAll() { lock.withLock { if !pausedNow { pauses += 1 }; pausedNow = true } }
     func resumeAll() { lock.withLock { pausedNow = false } }
+    func holdBack(_ partitions: Set<KafkaTopicPartition>) { lock.withLock { heldNow = partitions } }
+
+    func backloggedPartitions() -> Set<KafkaTopicPartition> {
+        lock.withLock {
+            Set(script.compactMap { event in
+                if case .message(let message) = event { message.topicPartition } else { nil }
+            })
+        }
+    }
 
     @discardableResult
     func markDone(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Bool {

@@ -128,6 +128,7 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
 
     private func consumerLoop(slot: Int) {
         var isPaused = false
+        var heldBack: Set<KafkaTopicPartition> = []
         var drainDeadline: UInt64?
         var lastReport = DispatchTime.now().uptimeNanoseconds
         defer { shutDown() }
@@ -155,6 +156,15 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                     shouldPause ? input.pauseAll() : input.resumeAll()
                     isPaused = shouldPause
                     logger.debug(shouldPause ? "paused input" : "resumed input", metadata: ["in_flight": "\(inFlight)"])
+                }
+                if !shouldPause {
+                    // One partition's backlog must not take the whole window (see InFlightTracker).
+                    let backlogged = input.backloggedPartitions()
+                    let held = lock.withLock { tracker.holdBack(backlogged: backlogged) }
+                    if held != heldBack {
+                        input.holdBack(held)
+                        heldBack = held
+                    }
                 }
                 for event in try input.poll(timeout: .milliseconds(100)) {
                     switch event {

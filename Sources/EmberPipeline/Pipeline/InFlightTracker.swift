@@ -13,6 +13,13 @@ import EmberKafka
 /// partitions' slots at once: their results will never be committed, and waiting for
 /// them (a delivery stuck behind a broker outage, say) would keep the input paused
 /// while the partitions come back to this member.
+///
+/// Fairness: pausing makes librdkafka drop what it prefetched, and after a resume the
+/// fetched batches come back in the same partition order, so one partition's backlog
+/// could refill the whole window every cycle and starve the others. So a partition
+/// holding its fair share of the window (`pauseAt` over the partitions with work) is
+/// held back on its own while another partition has a backlog, with the same
+/// hysteresis scaled to the share.
 struct InFlightTracker: Sendable {
     struct Ticket: Hashable, Sendable {
         var partition: KafkaTopicPartition
@@ -30,6 +37,8 @@ struct InFlightTracker: Sendable {
     private var generations: [KafkaTopicPartition: UInt64] = [:]
     /// `inFlight` per partition, so a revocation can release exactly its slots.
     private var inFlightByPartition: [KafkaTopicPartition: Int] = [:]
+    /// Partitions held back for fairness (paused on their own).
+    private(set) var heldBack: Set<KafkaTopicPartition> = []
 
     init(pauseAt: Int, resumeBelow: Int) {
         self.pauseAt = max(1, pauseAt)
@@ -42,6 +51,25 @@ struct InFlightTracker: Sendable {
         inFlightByPartition[partition, default: 0] += 1
         if inFlight >= pauseAt { wantsPause = true }
         return Ticket(partition: partition, offset: offset, generation: generations[partition, default: 0])
+    }
+
+    /// Updates `heldBack` given the partitions with messages not yet polled, and returns it.
+    mutating func holdBack(backlogged: Set<KafkaTopicPartition>) -> Set<KafkaTopicPartition> {
+        let busy = Set(inFlightByPartition.filter { $0.value > 0 }.keys)
+        let active = backlogged.union(busy)
+        // Rounded up, so the shares of all active partitions fill the window.
+        let share = max(1, (pauseAt + active.count - 1) / max(1, active.count))
+        let releaseBelow = max(1, share * resumeBelow / pauseAt)
+        var held: Set<KafkaTopicPartition> = []
+        for partition in active {
+            let othersWaiting = backlogged.contains { $0 != partition }
+            let count = inFlightByPartition[partition] ?? 0
+            if othersWaiting && (count >= share || (heldBack.contains(partition) && count >= releaseBelow)) {
+                held.insert(partition)
+            }
+        }
+        heldBack = held
+        return held
     }
 
     /// Whether the item's partition is still ours since it was admitted.
@@ -64,6 +92,7 @@ struct InFlightTracker: Sendable {
         for partition in partitions {
             generations[partition, default: 0] += 1
             release(partition, count: inFlightByPartition[partition] ?? 0)
+            heldBack.remove(partition)
         }
     }
 

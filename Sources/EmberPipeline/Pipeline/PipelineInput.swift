@@ -2,15 +2,22 @@ import EmberKafka
 import Foundation
 
 /// What the pipeline reads: the group consumer for `ember run`, a replay reader for
-/// `ember replay`. `poll`, `pauseAll`, `resumeAll` and `close` are called from the
-/// pipeline's consumer thread; `markDone` from any thread.
+/// `ember replay`. `poll`, `pauseAll`, `resumeAll`, `holdBack`, `backloggedPartitions`
+/// and `close` are called from the pipeline's consumer thread; `markDone` from any thread.
 public protocol PipelineInput: AnyObject, Sendable {
     /// Waits up to `timeout` for messages and assignment changes.
     func poll(timeout: Duration) throws(KafkaError) -> [KafkaConsumerEvent]
     /// Stops fetching from every assigned partition while staying in the group.
     /// Partitions assigned later follow the current state (paused or not).
     func pauseAll()
+    /// Resumes every assigned partition except those held back.
     func resumeAll()
+    /// Pauses exactly `partitions` on their own, for fairness between partitions, and
+    /// releases those held back before; `pauseAll` still pauses every partition.
+    func holdBack(_ partitions: Set<KafkaTopicPartition>)
+    /// Assigned partitions with messages not yet polled (a partition not fetched yet,
+    /// or not read from since its assignment, counts when it holds any).
+    func backloggedPartitions() -> Set<KafkaTopicPartition>
     /// The message at `offset` is fully handled: its output or dead letter was acknowledged.
     @discardableResult
     func markDone(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Bool
@@ -87,6 +94,9 @@ public final class ReplayInput: PipelineInput, @unchecked Sendable {
 
     public func pauseAll() { paused = true }
     public func resumeAll() { paused = false }
+    // A replay reads its partitions in one planned pass, without a window to share out.
+    public func holdBack(_ partitions: Set<KafkaTopicPartition>) {}
+    public func backloggedPartitions() -> Set<KafkaTopicPartition> { [] }
     public func markDone(_ partition: KafkaTopicPartition, offset: KafkaOffset) -> Bool { true }
     public func close() throws(KafkaError) {}
     public var isExhausted: Bool { replay.isFinished }

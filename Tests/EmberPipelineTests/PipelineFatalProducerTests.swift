@@ -38,7 +38,7 @@ struct PipelineFatalProducerTests {
         processor.open(5)
         #expect(eventually(60) { pipeline.metrics.itemsOutTotal == 5 }, "five items acknowledged before the failure")
         // Acknowledged, and marked done (the mark follows the acknowledgement on the delivery thread).
-        #expect(eventually(10) { consumer.lag().first?.committable == KafkaOffset(5) })
+        #expect(eventually(60) { consumer.lag().first?.committable == KafkaOffset(5) }, "\(consumer.lag())")
 
         producer.triggerFatalErrorForTesting(reason: "test: producer fenced")
         processor.open(count)

@@ -1,7 +1,7 @@
 /// Model ids name the weights (`omni-small@<weights hash>`) and, after them, how the
 /// vectors were computed (`+bf16`). A consumer can tell the two precisions apart, but a
 /// head or a codebook is trained for weights: vectors of the same weights agree to
-/// cosine ≥ 0.9999 across precisions (README, "Compute precision"), so a head trained on
+/// cosine ≥ 0.9999 across precisions (README, "Embedding engine", Precision), so a head trained on
 /// fp32 records serves a bf16 worker and the other way round — a fleet whose CPUs differ
 /// under `model.precision: auto` keeps one head and one codebook.
 public enum ModelIdentity {

@@ -13,6 +13,13 @@ Ops/model-fetch re-converts when this file changes):
                       `_fc.weight`/`_fc.bias` kept (ImageNet logits, for checks).
   audio.safetensors   CTranslate2 Whisper encoder tensors verbatim (`encoder/...`),
                       F16 as stored; `encoder/num_heads` moves to the manifest config.
+  asr.safetensors     the same checkpoint's decoder tensors verbatim (`decoder/...`), F16
+                      as stored; its scalars (num_heads, pre_norm, ...) are checked and
+                      move to `towers.audio.asr.config`, with the suppressed tokens of the
+                      package's config.json. The output projection is tied to
+                      `decoder/embeddings/weight` (CTranslate2 stores it once).
+  asr-vocabulary.txt  the package's `vocabulary.txt` (one token per line, id = line - 1,
+                      GPT-2 byte-level characters), unchanged.
   manifest.json       towers (architecture, config, weights, preprocessing), fusion, output.
                       Preprocessing is the whole contract EmberMedia builds its front end
                       from (EmberContract's VisionPreprocessing / AudioFrontEnd):
@@ -26,6 +33,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import struct
 import sys
 from collections import OrderedDict
@@ -261,6 +269,45 @@ def convert_whisper_encoder(model_bin, out_path):
             "max_source_positions": int(encoder["encoder/position_encodings/encodings"].shape[0])}
 
 
+# Decoder scalars CTranslate2's WhisperSpec stores, and the values Ember's decoder implements
+# (activation 3 = GELU with erf; pre-norm; no embedding scale, ALiBi or zero start embedding).
+_DECODER_SCALARS = {"decoder/activation": 3, "decoder/pre_norm": 1, "decoder/scale_embeddings": 0, "decoder/alibi": 0,
+                    "decoder/start_from_zero_embedding": 0}
+_DECODER_IGNORED = ("decoder/alignment_heads", "decoder/alignment_layer")
+
+
+def convert_whisper_decoder(model_bin, package_dir, out_dir):
+    """Writes asr.safetensors + asr-vocabulary.txt; returns the manifest's `asr` block."""
+    import shutil
+    _, variables = read_ctranslate2(model_bin)
+    decoder = OrderedDict((k, v) for k, v in variables.items() if k.startswith("decoder/"))
+    for name, expected in _DECODER_SCALARS.items():
+        value = int(decoder.pop(name).reshape(-1)[0])
+        if value != expected:
+            raise ValueError(f"{name} is {value}; Ember's Whisper decoder implements {expected}")
+    for name in _DECODER_IGNORED:
+        decoder.pop(name, None)
+    heads = int(decoder.pop("decoder/num_heads").reshape(-1)[0])
+    layers = len({k.split("/")[1] for k in decoder if re.fullmatch(r"layer_\d+", k.split("/")[1])})
+    tensors = OrderedDict((k, v.astype(np.float16)) for k, v in decoder.items())
+    write_safetensors(os.path.join(out_dir, "asr.safetensors"), tensors, {"format": str(FORMAT_VERSION)})
+    shutil.copyfile(os.path.join(package_dir, "vocabulary.txt"), os.path.join(out_dir, "asr-vocabulary.txt"))
+    with open(os.path.join(package_dir, "config.json")) as f:
+        generation = json.load(f)
+    vocab, d_model = decoder["decoder/embeddings/weight"].shape
+    with open(os.path.join(out_dir, "asr-vocabulary.txt"), encoding="utf-8") as f:
+        lines = sum(1 for _ in f)
+    if lines != vocab:
+        raise ValueError(f"vocabulary.txt has {lines} tokens, the decoder's embeddings {vocab}")
+    return {"architecture": "whisper-decoder", "weights": "asr.safetensors", "vocabulary": "asr-vocabulary.txt",
+            "config": {"d_model": int(d_model), "decoder_layers": layers, "decoder_attention_heads": heads,
+                       "decoder_ffn_dim": int(decoder["decoder/layer_0/ffn/linear_0/weight"].shape[0]),
+                       "max_target_positions": int(decoder["decoder/position_encodings/encodings"].shape[0]),
+                       "vocab_size": int(vocab),
+                       "suppress_tokens": [int(t) for t in generation["suppress_ids"]],
+                       "begin_suppress_tokens": [int(t) for t in generation["suppress_ids_begin"]]}}
+
+
 # EfficientNet-Lite0 stages (efficientnet_lite_pytorch utils.efficientnet_lite): repeats, kernel,
 # stride, expansion, input, output.
 LITE0_BLOCKS = ["r1_k3_s11_e1_i32_o16", "r2_k3_s22_e6_i16_o24", "r2_k5_s22_e6_i24_o40",
@@ -295,11 +342,14 @@ LATE_FUSION = {"kind": "late", "order": ["text", "vision", "audio"],
                "weights": {"text": 1.0, "vision": 1.0, "audio": 1.0}}
 
 
-def whisper_tower(config):
-    return {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": config,
-            "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
-                              "mel_scale": "slaney", "window_seconds": 30},
-            "pooling": "mean"}
+def whisper_tower(config, asr=None):
+    tower = {"architecture": "whisper-encoder", "weights": "audio.safetensors", "config": config,
+             "preprocessing": {"sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80,
+                               "mel_scale": "slaney", "window_seconds": 30},
+             "pooling": "mean"}
+    if asr is not None:
+        tower["asr"] = asr  # speech transcription (the same checkpoint's decoder); not part of weights_hash
+    return tower
 
 
 def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
@@ -310,6 +360,7 @@ def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
         shutil.copyfile(os.path.join(text_dir, name), os.path.join(out_dir, name))
     convert_efficientnet_lite(read_legacy_pth(pth_path), os.path.join(out_dir, "vision.safetensors"))
     audio_config = convert_whisper_encoder(os.path.join(ct2_dir, "model.bin"), os.path.join(out_dir, "audio.safetensors"))
+    asr = convert_whisper_decoder(os.path.join(ct2_dir, "model.bin"), ct2_dir, out_dir)
     files = ["text.safetensors", "vision.safetensors", "audio.safetensors"]
     manifest = {
         "format": FORMAT_VERSION,
@@ -322,7 +373,7 @@ def build_omni_small(text_dir, pth_path, ct2_dir, out_dir):
                                    "tokenize_chinese_chars": True, "max_length": 256},
                      "pooling": "mean"},
             "vision": LITE0_TOWER,
-            "audio": whisper_tower(audio_config),
+            "audio": whisper_tower(audio_config, asr),
         },
         "fusion": LATE_FUSION,
         "output": {"dim": 2048},

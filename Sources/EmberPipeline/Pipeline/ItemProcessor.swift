@@ -31,6 +31,9 @@ public struct EmbeddedItem: Sendable, Equatable {
     public var matryoshka: Int?
     /// With a head and `output.raw_vector`: the fused vector before the head.
     public var raw: RawVector?
+    /// With `asr.enabled`: the transcript Ember made of the item's speech (its text went
+    /// into the text block as `asr_text`).
+    public var transcript: GeneratedTranscript?
 
     public init(vector: [Float], semanticID: [Int]? = nil, modalities: ModalityCounts, matryoshka: Int? = nil, raw: RawVector? = nil) {
         self.vector = vector

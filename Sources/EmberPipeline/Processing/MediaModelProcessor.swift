@@ -11,6 +11,8 @@ public struct MediaModelProcessor: ItemProcessor {
         public var input: ItemInput
         /// For semantic-ID disambiguation.
         public var itemID = ""
+        /// The event's text fields, for re-assembling the text block with a transcript.
+        public var event: UploadEvent?
     }
 
     public let engine: EmbeddingEngine
@@ -23,6 +25,8 @@ public struct MediaModelProcessor: ItemProcessor {
     public var semanticIDs: SemanticIDAssigner?
     /// The projection head applied after fusion (`model.head`), if any.
     public var head: AppliedHead?
+    /// Speech transcription for items without `asr_text` (`asr.enabled`), if any.
+    public var speech: SpeechTranscription?
 
     /// The head's id when one is applied (`omni-small+align@<hash>`), else the model's.
     public var modelID: String { head?.modelID ?? engine.modelID }
@@ -55,22 +59,43 @@ public struct MediaModelProcessor: ItemProcessor {
         var input = ItemInput(text: engine.manifest.towers.text == nil ? nil : event.text)
         let videoURI = event.videoURI.flatMap { $0.isEmpty ? nil : $0 }
         let coverURI = event.coverURI.flatMap { $0.isEmpty ? nil : $0 }
-        guard videoURI != nil || coverURI != nil else { return Prepared(input: input, itemID: event.itemID) }
+        guard videoURI != nil || coverURI != nil else { return Prepared(input: input, itemID: event.itemID, event: event) }
         let media = try frontEnd.prepare(videoURI: videoURI, coverURI: coverURI)
         input.frames = media.frames
         input.logMel = media.logMel
-        return Prepared(input: input, itemID: event.itemID)
+        return Prepared(input: input, itemID: event.itemID, event: event)
+    }
+
+    /// With `speech`: transcribes the audio of items that came without `asr_text` and
+    /// puts the transcript where the event's own `asr_text` goes (`UploadEvent.text`),
+    /// so the text tower reads exactly what it would have read had the event carried it.
+    /// Runs on the embed lane, before the model. One transcript (or nil) per item.
+    func transcribe(_ batch: inout [Prepared]) -> [GeneratedTranscript?] {
+        guard let speech, engine.manifest.towers.text != nil else { return batch.map { _ in nil } }
+        return batch.indices.map { i in
+            guard var event = batch[i].event, let mel = batch[i].input.logMel,
+                  (event.asrText ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                  let transcript = speech.transcript(of: mel, itemID: event.itemID)
+            else { return nil }
+            event.asrText = transcript.text
+            batch[i].input.text = event.text
+            return transcript
+        }
     }
 
     /// With `batchInvariant` each item is its own model call; otherwise the whole batch
     /// is one call per tower.
     public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
+        var batch = batch
+        let transcripts = transcribe(&batch)
         let inputs = batch.map(\.input)
         let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0]) } : engine.embedEach(inputs)
-        return zip(batch, results).map { prepared, result in
+        return zip(zip(batch, transcripts), results).map { item, result in
+            let (prepared, transcript) = item
             switch result {
             case .success(let embedding):
                 var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities)
+                item.transcript = transcript
                 if let head { head.apply(to: &item, engineModelID: engine.modelID) }
                 do {
                     item.semanticID = try semanticIDs?.semanticID(for: item.vector, itemID: prepared.itemID)

@@ -26,6 +26,11 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
     public var rawDim: Int?
     public var rawEmbedding: String?
     public var rawScale: Float?
+    /// With `asr.enabled`, when Ember transcribed the item's speech: the transcript (it
+    /// entered the text block as `asr_text`), Whisper's language code, and true.
+    public var asrText: String?
+    public var asrLanguage: String?
+    public var asrGenerated: Bool?
     /// What went in, as the model counted it.
     public var modalities: ModalityCounts
     /// Where the input event was read; absent for records made outside the worker (`ember embed`).
@@ -44,6 +49,9 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         case rawDim = "raw_dim"
         case rawEmbedding = "raw_embedding"
         case rawScale = "raw_scale"
+        case asrText = "asr_text"
+        case asrLanguage = "asr_language"
+        case asrGenerated = "asr_generated"
         case modalities, source
         case uploadedAt = "uploaded_at"
         case embeddedAt = "embedded_at"
@@ -85,6 +93,14 @@ public struct EmbeddingRecord: Sendable, Equatable, Codable {
         self.source = source
         self.uploadedAt = uploadedAt
         self.embeddedAt = embeddedAt.formatted(.iso8601)
+    }
+
+    /// Records the transcript Ember made (`asr_text`, `asr_language`, `asr_generated`).
+    public mutating func attach(_ transcript: GeneratedTranscript?) {
+        guard let transcript else { return }
+        asrText = transcript.text
+        asrLanguage = transcript.language
+        asrGenerated = true
     }
 
     /// The vector decoded from `embedding` (binary: ±1/√dim); nil when the base64, its

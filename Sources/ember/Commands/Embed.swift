@@ -88,11 +88,12 @@ struct Embed: AsyncParsableCommand {
             let prepared = try processor.prepare(event)
             guard let result = processor.embed([prepared]).first else { throw ItemFailure(.modelError, "no result") }
             let embedded = try result.get()
-            let record = EmbeddingRecord(
+            var record = EmbeddingRecord(
                 itemID: itemID, model: processor.modelID, vector: embedded.vector, encoding: encoding,
                 semanticID: embedded.semanticID, matryoshka: embedded.matryoshka, raw: embedded.raw, modalities: embedded.modalities,
                 source: nil, uploadedAt: nil,
                 embeddedAt: Date())
+            record.attach(embedded.transcript)
             switch format {
             case .json: print(String(decoding: try record.jsonBytes(), as: UTF8.self))
             case .protobuf: FileHandle.standardOutput.write(Data(try record.protobufBytes()))

@@ -34,9 +34,28 @@ struct WorkerSetup {
         var processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
         processor.head = try appliedHead(for: engine)
         processor.semanticIDs = try semanticIDAssigner(modelID: processor.modelID, dim: processor.outputDim)
+        processor.speech = try speechTranscription(for: engine)
         // EmberModel logs the towers and scratch size; this adds the media front end's part.
         logger.info("model ready", metadata: ["load_time": "\(ContinuousClock.now - started)", "batch_invariant": "\(configuration.batchInvariant)"])
         return processor
+    }
+
+    /// The ASR step when `asr.enabled`; a model directory without the decoder stops start-up.
+    func speechTranscription(for engine: EmbeddingEngine) throws -> SpeechTranscription? {
+        guard configuration.asrEnabled else { return nil }
+        guard let encoder = engine.audio, engine.manifest.towers.text != nil else {
+            throw StartupError("asr.enabled=true: the model has no audio or no text tower")
+        }
+        do {
+            let transcriber = try SpeechTranscriber(
+                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), manifest: engine.manifest, encoder: encoder,
+                options: TranscriptionOptions(maxSeconds: configuration.asrMaxSeconds))
+            logger.info("speech transcription on", metadata: [
+                "multilingual": "\(transcriber.vocabulary.multilingual)", "max_seconds": "\(configuration.asrMaxSeconds)"])
+            return SpeechTranscription(transcriber: transcriber, threads: configuration.modelThreads, logger: logger)
+        } catch {
+            throw StartupError("asr.enabled=true: cannot load the speech decoder from \(configuration.modelDirectory): \(error)")
+        }
     }
 
     /// Checks the broker answers and the topics exist, creating missing ones when

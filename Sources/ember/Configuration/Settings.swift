@@ -101,6 +101,10 @@ extension Setting {
             int("model.head_dims", \.headDims, 0...65_536,
                 doc: "Matryoshka size of the head's output (one the head was trained for); 0: its largest."),
 
+            bool("asr.enabled", \.asrEnabled,
+                 doc: "Transcribe the speech of items without asr_text (the model's Whisper decoder) and embed the transcript as their asr_text; records carry asr_text, asr_language, asr_generated. omni-small's decoder is English-only."),
+            number("asr.max_seconds", \.asrMaxSeconds, 0.1...30, scale: 1, doc: "Audio transcribed per item, seconds (Whisper's window is 30)."),
+
             Setting(
                 key: "media.root", doc: "file:// URIs and absolute paths are accepted only under this directory; empty: none.",
                 load: { c, reader throws(ConfigurationError) in

@@ -40,6 +40,11 @@ struct WorkerConfiguration: Sendable, Equatable {
     var headDims = 0
     /// With a head, records carry the fused vector too (`raw_embedding`).
     var rawVector = false
+    /// Transcribe speech of items without `asr_text` (off: it costs more than the rest
+    /// of an item's embedding; README "Speech transcription (ASR)").
+    var asrEnabled = false
+    /// Seconds of audio transcribed per item.
+    var asrMaxSeconds = 30.0
     var media = WorkerConfiguration.defaultMedia
     var logLevel = Logger.Level.info
     /// Serve Prometheus text on this port at `/metrics`; 0 turns the endpoint off.

@@ -172,6 +172,24 @@ nonisolated struct Ember_V1_EmbeddingRecord: @unchecked Sendable {
   /// Clears the value of `rawScale`. Subsequent reads from it will return its default value.
   mutating func clearRawScale() {_uniqueStorage()._rawScale = nil}
 
+  /// With `asr.enabled`, when Ember transcribed the item's speech (the event had no
+  /// `asr_text`): the transcript (it entered the text block as `asr_text`), Whisper's
+  /// language code (`en`, `zh`, …), and true. Empty / false otherwise.
+  var asrText: String {
+    get {_storage._asrText}
+    set {_uniqueStorage()._asrText = newValue}
+  }
+
+  var asrLanguage: String {
+    get {_storage._asrLanguage}
+    set {_uniqueStorage()._asrLanguage = newValue}
+  }
+
+  var asrGenerated: Bool {
+    get {_storage._asrGenerated}
+    set {_uniqueStorage()._asrGenerated = newValue}
+  }
+
   var unknownFields = SwiftProtobuf.UnknownStorage()
 
   init() {}
@@ -217,7 +235,7 @@ fileprivate nonisolated let _protobuf_package = "ember.v1"
 
 nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   static let protoMessageName: String = _protobuf_package + ".EmbeddingRecord"
-  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}model\0\u{1}dim\0\u{1}dtype\0\u{1}embedding\0\u{3}semantic_id\0\u{3}semantic_id_str\0\u{1}modalities\0\u{1}source\0\u{3}uploaded_at\0\u{3}embedded_at\0\u{1}encoding\0\u{1}scale\0\u{1}matryoshka\0\u{3}raw_model\0\u{3}raw_dim\0\u{3}raw_embedding\0\u{3}raw_scale\0")
+  static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{1}model\0\u{1}dim\0\u{1}dtype\0\u{1}embedding\0\u{3}semantic_id\0\u{3}semantic_id_str\0\u{1}modalities\0\u{1}source\0\u{3}uploaded_at\0\u{3}embedded_at\0\u{1}encoding\0\u{1}scale\0\u{1}matryoshka\0\u{3}raw_model\0\u{3}raw_dim\0\u{3}raw_embedding\0\u{3}raw_scale\0\u{3}asr_text\0\u{3}asr_language\0\u{3}asr_generated\0")
 
   fileprivate class _StorageClass {
     var _itemID: String = String()
@@ -238,6 +256,9 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
     var _rawDim: UInt32 = 0
     var _rawEmbedding: Data = Data()
     var _rawScale: Float? = nil
+    var _asrText: String = String()
+    var _asrLanguage: String = String()
+    var _asrGenerated: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -266,6 +287,9 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
       _rawDim = source._rawDim
       _rawEmbedding = source._rawEmbedding
       _rawScale = source._rawScale
+      _asrText = source._asrText
+      _asrLanguage = source._asrLanguage
+      _asrGenerated = source._asrGenerated
     }
   }
 
@@ -302,6 +326,9 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
         case 16: try { try decoder.decodeSingularUInt32Field(value: &_storage._rawDim) }()
         case 17: try { try decoder.decodeSingularBytesField(value: &_storage._rawEmbedding) }()
         case 18: try { try decoder.decodeSingularFloatField(value: &_storage._rawScale) }()
+        case 19: try { try decoder.decodeSingularStringField(value: &_storage._asrText) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._asrLanguage) }()
+        case 21: try { try decoder.decodeSingularBoolField(value: &_storage._asrGenerated) }()
         default: break
         }
       }
@@ -368,6 +395,15 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
       try { if let v = _storage._rawScale {
         try visitor.visitSingularFloatField(value: v, fieldNumber: 18)
       } }()
+      if !_storage._asrText.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._asrText, fieldNumber: 19)
+      }
+      if !_storage._asrLanguage.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._asrLanguage, fieldNumber: 20)
+      }
+      if _storage._asrGenerated != false {
+        try visitor.visitSingularBoolField(value: _storage._asrGenerated, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -395,6 +431,9 @@ nonisolated extension Ember_V1_EmbeddingRecord: SwiftProtobuf.Message, SwiftProt
         if _storage._rawDim != rhs_storage._rawDim {return false}
         if _storage._rawEmbedding != rhs_storage._rawEmbedding {return false}
         if _storage._rawScale != rhs_storage._rawScale {return false}
+        if _storage._asrText != rhs_storage._asrText {return false}
+        if _storage._asrLanguage != rhs_storage._asrLanguage {return false}
+        if _storage._asrGenerated != rhs_storage._asrGenerated {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -254,7 +254,8 @@ struct ConfigurationTests {
         case "none": "item_hash"
         case "auto": "fp32"
         case "": key == "kafka.properties" ? "linger.ms=5" : "/x"
-        case let d where Int(d) != nil: key == "pipeline.max_in_flight" ? "65" : key == "pipeline.resume_below" ? "2" : "\(Int(d)! + 1)"
+        case let d where Int(d) != nil:
+            key == "pipeline.max_in_flight" ? "65" : key == "pipeline.resume_below" ? "2" : key == "asr.max_seconds" ? "20" : "\(Int(d)! + 1)"
         default: "changed-\(setting.defaultValue)"
         }
         var variables = [setting.environmentVariable]

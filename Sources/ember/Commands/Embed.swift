@@ -31,6 +31,7 @@ struct Embed: AsyncParsableCommand {
     @Option(help: "Projection head from ember align train, applied after fusion (default: EMBER_MODEL_HEAD).") var head: String?
     @Option(help: "Matryoshka size of the head's output (default: its largest).") var headDims: Int?
     @Flag(help: "With --head, the record carries the fused vector too.") var rawVector = false
+    @Flag(help: "Transcribe the video's speech when --asr is not given (the worker's asr.enabled).") var transcribe = false
 
     func run() async throws {
         // --dtype f16|f32 is the earlier name of --encoding.
@@ -83,6 +84,15 @@ struct Embed: AsyncParsableCommand {
                         modelID: processor.modelID, dim: processor.outputDim)
                 } catch {
                     throw ItemFailure(.modelError, "codebook \(path): \(error)")
+                }
+            }
+            if transcribe, let encoder = engine.audio {
+                do {
+                    processor.speech = SpeechTranscription(
+                        transcriber: try SpeechTranscriber(modelDirectory: URL(fileURLWithPath: directory), manifest: engine.manifest, encoder: encoder),
+                        threads: 1, logger: Logger(label: "ember.asr"))
+                } catch {
+                    throw ItemFailure(.modelError, "--transcribe: \(error)")
                 }
             }
             let prepared = try processor.prepare(event)

@@ -54,7 +54,7 @@ struct Inspect: ParsableCommand {
             let m = record.modalities
             return (
                 "embeddings",
-                "\(position) \(record.itemID) \(record.model) dim=\(record.dim) \(record.dtype.rawValue) norm=\(String(format: "%.4f", norm)) frames=\(m.visionFrames) tokens=\(m.textTokens) audio_s=\(m.audioSeconds)\(record.semanticIDString.map { " semantic_id=\($0)" } ?? "")"
+                "\(position) \(record.itemID) \(record.model) dim=\(record.dim) \(record.dtype.rawValue) norm=\(String(format: "%.4f", norm)) frames=\(m.visionFrames) tokens=\(m.textTokens) audio_s=\(m.audioSeconds)\(record.semanticIDString.map { " semantic_id=\($0)" } ?? "")\(record.asrGenerated == true ? " asr[\(record.asrLanguage ?? "")]=\"\(record.asrText ?? "")\"" : "")"
             )
         }
         return ("other records", "\(position) \(message.value.count) bytes")

@@ -80,6 +80,15 @@ struct WhisperDecoderTests {
         #expect(throws: ModelError.self) { try WhisperVocabulary(tokens: ["a", "<|endoftext|>"]) }
     }
 
+    @Test("a block of tokens repeated 4 times at the end is a loop; fewer repeats or a varied tail is not")
+    func loops() {
+        #expect(SpeechTranscriber.endsInLoop([5, 9, 9, 9, 9]))
+        #expect(SpeechTranscriber.endsInLoop([1, 2, 3, 4, 7, 8, 7, 8, 7, 8, 7, 8]))
+        #expect(!SpeechTranscriber.endsInLoop([7, 8, 7, 8, 7, 8, 7]))
+        #expect(!SpeechTranscriber.endsInLoop([9, 9, 9]))
+        #expect(!SpeechTranscriber.endsInLoop(Array(0..<40)))
+    }
+
     @Test("word and character error rates")
     func errorRates() {
         #expect(WordErrorRate.words("The cat sat.", reference: "the cat sat") == 0)

@@ -4,6 +4,7 @@ import EmberPipeline
 import Foundation
 import Logging
 import Testing
+@testable import ember
 
 /// `asr.enabled` in the worker's processor, with omni-small's real weights and an
 /// espeak-ng clip: the transcript enters the text block exactly where the event's own
@@ -16,9 +17,9 @@ struct SpeechTranscriptionTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let wav = folder.appendingPathComponent("speech.wav").path
-        try shell(["espeak-ng", "-v", "en-us", "-s", "150", "-w", folder.appendingPathComponent("raw.wav").path,
+        try BenchASR.tool(["espeak-ng", "-v", "en-us", "-s", "150", "-w", folder.appendingPathComponent("raw.wav").path,
                    "Please subscribe to my channel for more cooking videos."])
-        try shell(["ffmpeg", "-v", "error", "-i", folder.appendingPathComponent("raw.wav").path, "-ac", "1", "-ar", "16000", wav])
+        try BenchASR.tool(["ffmpeg", "-v", "error", "-i", folder.appendingPathComponent("raw.wav").path, "-ac", "1", "-ar", "16000", wav])
 
         let engine = try EmbeddingEngine(modelDirectory: .defaultModelDirectory)
         var media = MediaConfiguration()
@@ -60,13 +61,4 @@ struct SpeechTranscriptionTests {
         let decoded = try EmbeddingRecord(protobuf: try record.protobufBytes())
         #expect(decoded.asrText == transcript.text && decoded.asrLanguage == "en" && decoded.asrGenerated == true)
     }
-}
-
-private func shell(_ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    try process.run()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "\(arguments[0]) failed")
 }

@@ -16,11 +16,13 @@ public enum TranscriptionOutcome: Sendable, Equatable {
     /// run), `noSpeech` when the first step's no-speech probability exceeded the threshold,
     /// `lowConfidence` when the greedy tokens' mean log-probability fell below Whisper's
     /// `logprob_threshold` (where Whisper would resample at a higher temperature; a steady
-    /// tone gives tiny.en a one-word "You" at −1.4).
+    /// tone gives tiny.en a one-word "You" at −1.4), `repetition` when the tokens fell into
+    /// a loop (a block repeated 4 times at the end: Whisper's compression-ratio check would
+    /// reject it; stopping there also bounds the cost of out-of-language audio).
     case skipped(SkipReason, noSpeechProbability: Float?)
 
     public enum SkipReason: String, Sendable {
-        case energy, noSpeech = "no_speech", lowConfidence = "low_confidence"
+        case energy, noSpeech = "no_speech", lowConfidence = "low_confidence", repetition
     }
 }
 
@@ -47,8 +49,11 @@ public struct TranscriptionOptions: Sendable, Equatable {
     public var noSpeechThreshold: Float = 0.6
     /// Whisper's `logprob_threshold`: a transcript whose tokens average less is dropped.
     public var logProbabilityThreshold: Float = -1
-    /// Generated tokens at most (Whisper's `sample_len`: half the decoder's context).
+    /// Generated tokens at most (Whisper's `sample_len`: half the decoder's context)...
     public var maxTokens = 224
+    /// ...and at most this many per second of audio, plus 16 (fast speech in Chinese is
+    /// about 6 characters, ≤ 12 tokens, a second).
+    public var maxTokensPerSecond = 15.0
 
     public init(maxSeconds: Double = 30, energyFloor: Float = -5, noSpeechThreshold: Float = 0.6, maxTokens: Int = 224) {
         self.maxSeconds = maxSeconds
@@ -129,7 +134,8 @@ public final class SpeechTranscriber: Sendable {
 
         var tokens: [Int32] = []
         var logProbability: Double = 0
-        let limit = min(options.maxTokens, decoder.config.maxTargetPositions - state.length)
+        let limit = min(options.maxTokens, decoder.config.maxTargetPositions - state.length,
+                        16 + Int(options.maxTokensPerSecond * frontEnd.seconds(frames: frames)))
         while tokens.count < limit {
             let logits = state.logits
             for id in suppressed { logits[Int(id)] = -.infinity }
@@ -143,6 +149,7 @@ public final class SpeechTranscriber: Sendable {
             logProbability += Double(bestValue - Self.logSumExp(logits, count: decoder.config.vocabSize))
             if best == Int(v.endOfText) { break }
             tokens.append(Int32(best))
+            if Self.endsInLoop(tokens) { return .skipped(.repetition, noSpeechProbability: noSpeech) }
             if tokens.count == limit { break }
             try decoder.step(Int32(best), state: state, threads: threads)
         }
@@ -164,6 +171,17 @@ public final class SpeechTranscriber: Sendable {
         var values = [Float](repeating: fill, count: mel.bins * window)
         for bin in 0..<mel.bins { for f in 0..<frames { values[bin * window + f] = mel[bin, f] } }
         return LogMel(bins: mel.bins, frames: window, values: values)
+    }
+
+    /// True when the last 4·p tokens are one block of p tokens repeated 4 times (p ≤ 16).
+    static func endsInLoop(_ tokens: [Int32]) -> Bool {
+        for period in 1...16 where 4 * period <= tokens.count {
+            let end = tokens.count
+            if (1..<4).allSatisfy({ k in tokens[(end - period)..<end].elementsEqual(tokens[(end - (k + 1) * period)..<(end - k * period)]) }) {
+                return true
+            }
+        }
+        return false
     }
 
     static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {

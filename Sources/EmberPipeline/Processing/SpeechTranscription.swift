@@ -24,7 +24,7 @@ public struct SpeechTranscription: Sendable {
     public let threads: Int
     let logger: Logger
     private let transcriptions = Counter(label: "ember_asr_transcriptions_total")
-    private let skipped: [String: Counter] = Dictionary(uniqueKeysWithValues: ["energy", "no_speech", "low_confidence", "empty", "error"].map {
+    private let skipped: [String: Counter] = Dictionary(uniqueKeysWithValues: ["energy", "no_speech", "low_confidence", "repetition", "empty", "error"].map {
         ($0, Counter(label: "ember_asr_skipped_total", dimensions: [("reason", $0)]))
     })
     private let seconds = FloatingPointCounter(label: "ember_asr_audio_seconds_total")

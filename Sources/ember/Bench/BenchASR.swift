@@ -63,16 +63,17 @@ struct BenchASR: ParsableCommand {
             let transcriber = try SpeechTranscriber(modelDirectory: directory, manifest: engine.manifest, encoder: try engine.audio.orThrow("no audio tower"))
             let frontEnd = try MediaFrontEnd(vision: nil, audio: engine.manifest.towers.audio?.preprocessing, media: media)
             print("\n\(engine.modelID) (\(transcriber.vocabulary.multilingual ? "multilingual" : "English-only") decoder)")
-            print("| language | clips | WER (CER for zh/ja) | detected language | transcript of the first clip |")
-            print("|---|---|---|---|---|")
+            print("| language | clips | WER (CER for zh/ja) | detected language or skip reason | ASR ms (median) | transcript of the first clip |")
+            print("|---|---|---|---|---|---|")
             var asrTimes: [Double] = [], embedTimes: [Double] = [], audioSeconds = 0.0
             for language in languages {
-                var rates: [Double] = [], detected: [String] = [], first = ""
+                var rates: [Double] = [], detected: [String] = [], first = "", languageTimes: [Double] = []
                 for clip in clips where clip.language == language {
                     let mel = try frontEnd.prepare(videoURI: clip.file, coverURI: nil).logMel.orThrow("no audio")
                     let start = DispatchTime.now().uptimeNanoseconds
                     let outcome = try transcriber.transcribe(mel, threads: threads)
                     asrTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                    languageTimes.append(asrTimes.last!)
                     audioSeconds += Double(mel.frames) / 100
                     let item = ItemInput(text: "A short video #\(language)", logMel: mel)
                     let embedStart = DispatchTime.now().uptimeNanoseconds
@@ -80,7 +81,7 @@ struct BenchASR: ParsableCommand {
                     embedTimes.append(Double(DispatchTime.now().uptimeNanoseconds - embedStart) / 1e9)
                     guard case .transcript(let transcript) = outcome else {
                         rates.append(1)
-                        detected.append("skipped")
+                        if case .skipped(let reason, _) = outcome { detected.append("skipped:" + reason.rawValue) }
                         continue
                     }
                     let characters = Self.sentences[language]!.characters
@@ -90,7 +91,7 @@ struct BenchASR: ParsableCommand {
                     if first.isEmpty { first = transcript.text }
                 }
                 let mean = rates.reduce(0, +) / Double(max(rates.count, 1))
-                print("| \(language) | \(rates.count) | \(String(format: "%.2f", mean)) | \(Dictionary(grouping: detected) { $0 }.map { "\($0.key)×\($0.value.count)" }.sorted().joined(separator: " ")) | \(first) |")
+                print("| \(language) | \(rates.count) | \(String(format: "%.2f", mean)) | \(Dictionary(grouping: detected) { $0 }.map { "\($0.key)×\($0.value.count)" }.sorted().joined(separator: " ")) | \(String(format: "%.0f", median(languageTimes) * 1000)) | \(first.prefix(80)) |")
             }
             let asr = median(asrTimes) * 1000, embed = median(embedTimes) * 1000
             print(String(format: "cost per item (median of %d clips, %.1f s of audio on average): embed (title + audio) %.0f ms, ASR %.0f ms, embed with ASR %.0f ms (%.2f×)",

@@ -72,11 +72,15 @@ struct Qwen2TokenizerFile {
         guard let vocab = model["vocab"] as? [String: Any], !vocab.isEmpty else {
             throw ModelError.invalidConfig(key: "model.vocab", reason: "missing or empty")
         }
-        var seen = Set<Int32>()
+        var tokenOfID: [Int32: String] = [:]
         vocabulary.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = Self.tokenID(value), seen.insert(id).inserted else {
-                throw ModelError.invalidConfig(key: "model.vocab[\(token)]", reason: "\(value) is not a non-negative id used once")
+            guard let id = Self.tokenID(value) else {
+                throw ModelError.invalidConfig(key: "model.vocab[\(token)]", reason: "\(value) is not a non-negative id")
+            }
+            if let other = tokenOfID.updateValue(token, forKey: id) {
+                let pair = [other, token].sorted().map { "\"\($0)\"" }.joined(separator: " and ")
+                throw ModelError.invalidConfig(key: "model.vocab", reason: "id \(id) is used by both \(pair)")
             }
             vocabulary[token] = id
         }

@@ -112,6 +112,25 @@ struct Qwen2TokenizerTests {
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) random texts differ")
     }
 
+    @Test("one tokenizer shared by concurrent tasks (one word cache) gives every line its ids")
+    func concurrentEncoding() async throws {
+        let tokenizer = try loadQwen2Tokenizer()
+        let corpus = try qwen2TokenizerCorpus()
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    // Each task walks the corpus from another start, so cache writes interleave.
+                    (0..<corpus.count).filter { step in
+                        let (text, expected) = corpus[(step + task * 67) % corpus.count]
+                        return tokenizer.encode(text) != expected.ids
+                    }.count
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test("the corpus covers what it is meant to: scripts, emoji sequences, special tokens, odd whitespace")
     func corpusCoverage() throws {
         let tokenizer = try loadQwen2Tokenizer()

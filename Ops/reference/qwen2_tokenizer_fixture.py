@@ -4,7 +4,8 @@
 Reads the committed corpus (one JSON string per line) and writes, per line, the ids of
 `Tokenizer.encode(text, add_special_tokens=False)`, `decode(ids, skip_special_tokens=False)`,
 the decode of the first half of the ids (cut inside characters: U+FFFD handling) and the
-decode with special tokens skipped; and the same for 1,000 seeded random texts (`random`).
+decode with special tokens skipped; and the same for 1,000 seeded random texts (`random`); and the decodes of 500 random id
+sequences (`random_decode`: lone bytes, cut characters, added tokens anywhere).
 The Swift test needs no Python; this script makes the file.
 
   ~/.cache/ember/venv/bin/python Ops/reference/qwen2_tokenizer_fixture.py            # rewrite
@@ -69,6 +70,14 @@ def random_texts(seed=14, count=1000):
         share = (0.3, 0.7, 0.9)[index % 3]
         texts.append("".join(rng.choice(random_pieces) if rng.random() < share else code_point() for _ in range(rng.randrange(1, 25))))
     return texts
+
+
+def random_id_sequences(vocabulary_size, seed=15, count=500):
+    """Id sequences no text encodes to: lone bytes, cut characters, added tokens anywhere."""
+    rng = random.Random(seed)
+    added = 151643
+    return [[rng.choice([rng.randrange(0, 256), rng.randrange(0, vocabulary_size), rng.randrange(added, vocabulary_size),
+                         rng.randrange(100000, added)]) for _ in range(rng.randrange(1, 12))] for _ in range(count)]
 
 
 def read_corpus(path):
@@ -172,19 +181,23 @@ def main():
         "cases": expected(tokenizer, corpus),
         "random": [{"text": text, "ids": case["ids"], "decoded": case["decoded"], "half_decoded": case["half_decoded"]}
                    for text, case in zip(random_texts(), expected(tokenizer, random_texts()))],
+        "random_decode": [{"ids": ids, "decoded": tokenizer.decode(ids, skip_special_tokens=False),
+                           "decoded_without_special": tokenizer.decode(ids, skip_special_tokens=True)}
+                          for ids in random_id_sequences(tokenizer.get_vocab_size(with_added_tokens=True))],
     }
     # One case per line, so a change shows as the lines that changed.
     def dump(value):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
     head = ",\n".join('"%s":%s' % (key, dump(document[key])) for key in ("generator", "tokenizers_version", "tokenizer_sha256"))
-    lists = ",\n".join('"%s":[\n%s]' % (key, ",\n".join(dump(case) for case in document[key])) for key in ("cases", "random"))
+    lists = ",\n".join('"%s":[\n%s]' % (key, ",\n".join(dump(case) for case in document[key])) for key in ("cases", "random", "random_decode"))
     text = "{" + head + ",\n" + lists + "}\n"
     if args.check:
         with open(args.out, encoding="utf-8") as f:
             committed = json.load(f)
-        if committed["cases"] != document["cases"] or committed["random"] != document["random"]:
-            for index, (a, b) in enumerate(zip(committed["cases"] + committed["random"], document["cases"] + document["random"])):
+        lists = ("cases", "random", "random_decode")
+        if any(committed.get(key) != document[key] for key in lists):
+            for index, (a, b) in enumerate(zip(sum((committed.get(key, []) for key in lists), []), sum((document[key] for key in lists), []))):
                 if a != b:
                     print("line %d differs: committed %s, now %s" % (index + 1, a, b), file=sys.stderr)
                     break

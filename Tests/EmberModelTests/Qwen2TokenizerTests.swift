@@ -47,6 +47,24 @@ struct Qwen2TokenizerCase: Decodable {
 struct Qwen2TokenizerExpected: Decodable {
     let cases: [Qwen2TokenizerCase]
     let random: [Qwen2TokenizerCase]
+    let randomDecode: [RandomDecode]
+
+    /// Ids no text encodes to, and what `tokenizers` decodes them to.
+    struct RandomDecode: Decodable {
+        let ids: [Int32]
+        let decoded: String
+        let decodedWithoutSpecial: String
+
+        enum CodingKeys: String, CodingKey {
+            case ids, decoded
+            case decodedWithoutSpecial = "decoded_without_special"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cases, random
+        case randomDecode = "random_decode"
+    }
 
     static func load() throws -> Self {
         try JSONDecoder().decode(Self.self, from: Data(contentsOf: qwen2TokenizerFixtures.appendingPathComponent("expected.json")))
@@ -110,6 +128,20 @@ struct Qwen2TokenizerTests {
             #expect(tokenizer.decode(Array(expected.ids.prefix(expected.ids.count / 2))) == expected.halfDecoded, "random \(index): decode of the first half")
         }
         #expect(mismatches == 0, "\(mismatches) of \(cases.count) random texts differ")
+    }
+
+    @Test("500 random id sequences (lone bytes, cut characters, added tokens anywhere) decode as tokenizers does")
+    func randomDecode() throws {
+        let tokenizer = try loadQwen2Tokenizer()
+        let cases = try Qwen2TokenizerExpected.load().randomDecode
+        #expect(cases.count == 500)
+        for (index, expected) in cases.enumerated() {
+            // Scalar comparison: U+FFFD placement matters, canonical equivalence must not hide it.
+            #expect(tokenizer.decode(expected.ids).unicodeScalars.elementsEqual(expected.decoded.unicodeScalars),
+                    "random ids \(index) \(expected.ids): \(String(reflecting: tokenizer.decode(expected.ids))) vs \(String(reflecting: expected.decoded))")
+            #expect(tokenizer.decode(expected.ids, skipSpecialTokens: true).unicodeScalars.elementsEqual(expected.decodedWithoutSpecial.unicodeScalars),
+                    "random ids \(index) \(expected.ids) without special tokens")
+        }
     }
 
     @Test("one tokenizer shared by concurrent tasks (one word cache) gives every line its ids")

@@ -356,6 +356,8 @@ struct Qwen2TokenizerFileTests {
         #expect(key(try Self.json(added: [["id": 300, "content": "<x>", "special": true, "lstrip": true]])) == "added_tokens[0].lstrip")
         #expect(key(try Self.json(added: [["id": 300, "content": ""]])) == "added_tokens[0]")
         #expect(key(try Self.json(added: [["id": 7, "content": "a"]])) == "added_tokens[0]")  // "a" is id 97
+        #expect(key(try Self.json(added: [["id": 2_000_000_000, "content": "<huge>"]])) == "added_tokens[0]")  // no 2-billion-entry table
+        #expect(key(try Self.json { Self.model(&$0) { var v = $0["vocab"] as! [String: Int]; v["zz"] = 1 << 30; $0["vocab"] = v } }) == "model.vocab[zz]")
         let missing = URL(fileURLWithPath: "/nonexistent/tokenizer.json")
         #expect(throws: ModelError.self) { try Qwen2Tokenizer(tokenizerJSON: missing) }
         do {

@@ -29,6 +29,15 @@ struct Qwen2VisionTests {
         expectClose(tokens.flatMap { $0 }, try fixture.reference.floats("vision_tokens", shape: [14, 64]), "vision tokens, \(threads) threads")
     }
 
+    @Test("bf16 tokens stay within cosine 0.999 of fp32", .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"),
+          arguments: [1, 2])
+    func bf16(threads: Int) throws {
+        let tower = try Qwen2VisionTransformer(weights: fixture.weights, config: fixture.vision, precision: .bf16)
+        let tokens = try tower.encode(try fixture.allPatches(), arena: ScratchArena(), threads: threads).flatMap { $0 }
+        let comparison = Comparison(tokens, try fixture.reference.floats("vision_tokens"))
+        #expect(comparison.cosine >= 0.999 && comparison.maxAbsDiff > 0, "bf16 vision tokens: \(comparison)")
+    }
+
     @Test("a FrameBatch of keyframes gives the same tokens as the processor's images")
     func frames() throws {
         let tower = try Qwen2VisionTransformer(weights: fixture.weights, config: fixture.vision)

@@ -33,18 +33,24 @@ public final class Qwen2VisionTransformer: Sendable {
     let mlp0, mlp0Bias: [Float]             // merger.mlp.0
     let mlp2, mlp2Bias: [Float]             // merger.mlp.2
     let inverseFrequencies: [Float]         // hd/4 rotary frequencies, shared by the h and w axes
+    let bf16: (patchEmbed: BF16Weights, mlp0: BF16Weights, mlp2: BF16Weights)?  // ComputePrecision.bf16 only
+    public let precision: ComputePrecision
 
     /// Loads the tensors under `prefix`; a missing or mis-shaped tensor, or an unknown one
-    /// under the prefix, is a `ModelError` naming it.
-    public init(weights: SafeTensorsFile, prefix: String = "visual.", config: Qwen2VisionConfig) throws {
+    /// under the prefix, is a `ModelError` naming it. `precision` .bf16 (AVX512-BF16 CPUs
+    /// only) runs the linear layers and attention products in bf16 with fp32 sums; norms,
+    /// rotary, softmax and activations stay fp32.
+    public init(weights: SafeTensorsFile, prefix: String = "visual.", config: Qwen2VisionConfig,
+                precision: ComputePrecision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let e = config.embedDim, p = config.patchSize, merged = config.mergedWidth
         var loader = ScopedTensorLoader(weights, prefix: prefix)
         patchEmbed = try loader.take("patch_embed.proj.weight", [e, config.inChannels, config.temporalPatchSize, p, p])
         blocks = try (0..<config.depth).map {
             try PreNormBlock(&loader, index: $0, width: e, mlpWidth: config.mlpWidth, heads: config.numHeads,
-                             activation: config.hiddenAct, eps: 1e-6)
+                             activation: config.hiddenAct, eps: 1e-6, precision: precision)
         }
         lnQ = try loader.take("merger.ln_q.weight", [e])
         lnQBias = try loader.take("merger.ln_q.bias", [e])
@@ -53,18 +59,31 @@ public final class Qwen2VisionTransformer: Sendable {
         mlp2 = try loader.take("merger.mlp.2.weight", [config.hiddenSize, merged])
         mlp2Bias = try loader.take("merger.mlp.2.bias", [config.hiddenSize])
         try loader.finish()
+        bf16 = precision == .bf16
+            ? (BF16Weights(patchEmbed, outFeatures: e, inFeatures: config.patchValues),
+               BF16Weights(mlp0, outFeatures: merged, inFeatures: merged), BF16Weights(mlp2, outFeatures: config.hiddenSize, inFeatures: merged))
+            : nil
         // Qwen2VLVisionRotaryEmbedding: 1 / θ^(2i / (hd/2)) for i < hd/4.
         let spatial = e / config.numHeads / 2
         inverseFrequencies = stride(from: 0, to: spatial, by: 2).map { 1 / powf(config.ropeTheta, Float($0) / Float(spatial)) }
     }
 
     /// Scratch floats one `encode` over these grids needs: x, the block buffers, the
-    /// rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows.
+    /// rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows; in bf16 the
+    /// rounded inputs of the patch embedding and merger too.
     public func scratchFloats(grids: [Qwen2VisionGrid], threads: Int = 1) -> Int {
         let tokens = grids.reduce(0) { $0 + $1.patches }, longest = grids.map { $0.h * $0.w }.max() ?? 0
         let e = config.embedDim
-        return tokens * e * 2 + tokens * (e / config.numHeads)
-            + PreNormBlock.scratchFloats(tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth, threads: threads)
+        return tokens * e * 2 + tokens * (e / config.numHeads) + frontBF16Floats(tokens: tokens)
+            + PreNormBlock.scratchFloats(tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth,
+                                         heads: config.numHeads, threads: threads, precision: precision)
+    }
+
+    /// bf16 input rows of the patch embedding (N, C·T·P·P) or the merger (N/m², m²E), whichever is larger.
+    private func frontBF16Floats(tokens: Int) -> Int {
+        guard precision == .bf16 else { return 0 }
+        let m2 = config.spatialMergeSize * config.spatialMergeSize
+        return max(bf16ScratchFloats(rows: tokens, inFeatures: config.patchValues), bf16ScratchFloats(rows: tokens / m2, inFeatures: config.mergedWidth))
     }
 
     /// Tokens per frame of `frames` (N, 3, S, S), each frame one still image; S must be a
@@ -97,12 +116,14 @@ public final class Qwen2VisionTransformer: Sendable {
         arena.begin(floats: scratchFloats(grids: patches.grids, threads: threads))
         let x = arena.carve(tokens * e), merged = arena.carve(tokens * e)
         let cos = arena.carve(tokens * half), sin = arena.carve(tokens * half)
-        let scratch = PreNormBlock.Scratch(arena, tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth, threads: threads)
+        let front = precision == .bf16 ? arena.carve(frontBF16Floats(tokens: tokens)) : nil
+        let scratch = PreNormBlock.Scratch(arena, tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth,
+                                           heads: config.numHeads, threads: threads, precision: precision)
 
         // Patch embedding: the Conv3d's kernel equals its stride, so it is x = pixel_values · Wᵀ.
         patches.values.withUnsafeBufferPointer {
             linear($0.baseAddress!, rows: tokens, inFeatures: config.patchValues, weight: patchEmbed, bias: nil,
-                   outFeatures: e, out: x, threads: threads)
+                   outFeatures: e, out: x, bf16: bf16?.patchEmbed, scratch: front, threads: threads)
         }
         rotaryTable(grids: patches.grids, cos: cos, sin: sin)
         for block in blocks {
@@ -113,9 +134,11 @@ public final class Qwen2VisionTransformer: Sendable {
         // PatchMerger: LN per patch, then each m² consecutive rows as one (m²E) row → MLP.
         let groups = tokens / m2
         layerNorm(x, rows: tokens, width: e, gamma: lnQ, beta: lnQBias, eps: 1e-6, out: scratch.normed, threads: threads)
-        linear(scratch.normed, rows: groups, inFeatures: m2 * e, weight: mlp0, bias: mlp0Bias, outFeatures: m2 * e, out: merged, threads: threads)
+        linear(scratch.normed, rows: groups, inFeatures: m2 * e, weight: mlp0, bias: mlp0Bias, outFeatures: m2 * e, out: merged,
+               bf16: bf16?.mlp0, scratch: front, threads: threads)
         geluErf(merged, count: groups * m2 * e, threads: threads)
-        linear(merged, rows: groups, inFeatures: m2 * e, weight: mlp2, bias: mlp2Bias, outFeatures: h, out: x, threads: threads)
+        linear(merged, rows: groups, inFeatures: m2 * e, weight: mlp2, bias: mlp2Bias, outFeatures: h, out: x,
+               bf16: bf16?.mlp2, scratch: front, threads: threads)
 
         var first = 0
         return patches.grids.map { grid in

@@ -42,8 +42,13 @@ struct Qwen2VisionTests {
     func frames() throws {
         let tower = try Qwen2VisionTransformer(weights: fixture.weights, config: fixture.vision)
         let batch = FrameBatch(size: 56, count: 2, values: try fixture.image(0).values + fixture.image(1).values)
-        let tokens = try tower.encode(frames: batch, arena: ScratchArena())
+        let arena = ScratchArena()
+        let tokens = try tower.encode(frames: batch, arena: arena)
         expectClose(tokens.flatMap { $0 }, Array(try fixture.reference.floats("vision_tokens").prefix(8 * 64)), "frame tokens")
+        // The arena was sized by the first pass: the same batch again needs no more scratch.
+        let growths = arena.growths
+        #expect(try tower.encode(frames: batch, arena: arena) == tokens)
+        #expect(arena.growths == growths)
         // One frame alone: attention is per image, so packing changes its tokens only by
         // GEMM rounding (BLAS sums small products in an order that depends on the row count).
         let single = try tower.encode(frames: FrameBatch(size: 56, count: 1, values: try fixture.image(1).values), arena: ScratchArena())

@@ -87,24 +87,41 @@ public final class Qwen2VisionTransformer: Sendable {
     }
 
     /// Tokens per frame of `frames` (N, 3, S, S), each frame one still image; S must be a
-    /// multiple of patch_size · spatial_merge_size. One (S/P/m)² × hidden_size matrix per frame.
+    /// multiple of patch_size · spatial_merge_size. One (S/P/m)² × hidden_size matrix per
+    /// frame. The patches are laid out in the arena (nothing is allocated but the result).
     public func encode(frames: FrameBatch, arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
         guard frames.count > 0 else { return [] }
-        return try encode(Qwen2VisionPatches(frames: frames, config: config), arena: arena, threads: threads)
+        let grid = try Qwen2VisionGrid(stillHeight: frames.size, width: frames.size, channels: 3, config: config)
+        let grids = Array(repeating: grid, count: frames.count), perImage = grid.patches * config.patchValues
+        arena.begin(floats: frames.count * perImage + scratchFloats(grids: grids, threads: threads))
+        let pixels = arena.carve(frames.count * perImage)
+        frames.values.withUnsafeBufferPointer { source in
+            for i in 0..<frames.count {
+                patchify(source.baseAddress! + i * frames.frameValues, height: frames.size, width: frames.size, config: config,
+                         out: pixels + i * perImage)
+            }
+        }
+        return forward(pixels, grids: grids, arena: arena, threads: threads)
     }
 
     /// Tokens per image: (t·h·w / m², hidden_size) row-major for each grid of `patches`.
     /// `threads` is how many threads the pass may use; results do not depend on it.
     public func encode(_ patches: Qwen2VisionPatches, arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
-        let e = config.embedDim, m2 = config.spatialMergeSize * config.spatialMergeSize, h = config.hiddenSize
         guard patches.values.count == patches.grids.reduce(0, { $0 + $1.patches }) * config.patchValues else {
             throw ModelError.invalidInput("pixel_values rows are \(config.patchValues) wide for this tower, got \(patches.values.count) values")
         }
         guard !patches.grids.isEmpty else { return [] }
+        arena.begin(floats: scratchFloats(grids: patches.grids, threads: threads))
+        return patches.values.withUnsafeBufferPointer { forward($0.baseAddress!, grids: patches.grids, arena: arena, threads: threads) }
+    }
+
+    /// The pass over `pixels` (Σ patches, C·T·P·P); the arena has begun with room for `scratchFloats(grids:)`.
+    private func forward(_ pixels: UnsafePointer<Float>, grids: [Qwen2VisionGrid], arena: ScratchArena, threads: Int) -> [[Float]] {
+        let e = config.embedDim, m2 = config.spatialMergeSize * config.spatialMergeSize, h = config.hiddenSize
         // Attention runs within each temporal slice of each image (HF cu_seqlens).
         var starts: [Int] = [], lengths: [Int] = []
         var offset = 0
-        for grid in patches.grids {
+        for grid in grids {
             for _ in 0..<grid.t {
                 starts.append(offset)
                 lengths.append(grid.h * grid.w)
@@ -113,7 +130,6 @@ public final class Qwen2VisionTransformer: Sendable {
         }
         let tokens = offset, longest = lengths.max()!, half = e / config.numHeads / 2
 
-        arena.begin(floats: scratchFloats(grids: patches.grids, threads: threads))
         let x = arena.carve(tokens * e), merged = arena.carve(tokens * e)
         let cos = arena.carve(tokens * half), sin = arena.carve(tokens * half)
         let front = precision == .bf16 ? arena.carve(frontBF16Floats(tokens: tokens)) : nil
@@ -121,11 +137,9 @@ public final class Qwen2VisionTransformer: Sendable {
                                            heads: config.numHeads, threads: threads, precision: precision)
 
         // Patch embedding: the Conv3d's kernel equals its stride, so it is x = pixel_values · Wᵀ.
-        patches.values.withUnsafeBufferPointer {
-            linear($0.baseAddress!, rows: tokens, inFeatures: config.patchValues, weight: patchEmbed, bias: nil,
-                   outFeatures: e, out: x, bf16: bf16?.patchEmbed, scratch: front, threads: threads)
-        }
-        rotaryTable(grids: patches.grids, cos: cos, sin: sin)
+        linear(pixels, rows: tokens, inFeatures: config.patchValues, weight: patchEmbed, bias: nil,
+               outFeatures: e, out: x, bf16: bf16?.patchEmbed, scratch: front, threads: threads)
+        rotaryTable(grids: grids, cos: cos, sin: sin)
         for block in blocks {
             block.forward(x, tokens: tokens, starts: starts, lengths: lengths, scratch: scratch, threads: threads) { qkv in
                 self.rotate(qkv, tokens: tokens, cos: cos, sin: sin, threads: threads)
@@ -141,7 +155,7 @@ public final class Qwen2VisionTransformer: Sendable {
                bf16: bf16?.mlp2, scratch: front, threads: threads)
 
         var first = 0
-        return patches.grids.map { grid in
+        return grids.map { grid in
             let count = grid.patches / m2
             defer { first += count }
             return Array(UnsafeBufferPointer(start: x + first * h, count: count * h))

@@ -68,13 +68,14 @@ public final class Qwen2VisionTransformer: Sendable {
         inverseFrequencies = stride(from: 0, to: spatial, by: 2).map { 1 / powf(config.ropeTheta, Float($0) / Float(spatial)) }
     }
 
-    /// Scratch floats one `encode` over these grids needs: x, the block buffers, the
-    /// rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows; in bf16 the
-    /// rounded inputs of the patch embedding and merger too.
+    /// Scratch floats one `encode` over these grids needs: the patches of keyframes
+    /// (N, C·T·P·P; `encode(frames:)` lays them out in the arena), x, the block buffers,
+    /// the rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows; in bf16
+    /// the rounded inputs of the patch embedding and merger too.
     public func scratchFloats(grids: [Qwen2VisionGrid], threads: Int = 1) -> Int {
         let tokens = grids.reduce(0) { $0 + $1.patches }, longest = grids.map { $0.h * $0.w }.max() ?? 0
         let e = config.embedDim
-        return tokens * e * 2 + tokens * (e / config.numHeads) + frontBF16Floats(tokens: tokens)
+        return tokens * config.patchValues + tokens * e * 2 + tokens * (e / config.numHeads) + frontBF16Floats(tokens: tokens)
             + PreNormBlock.scratchFloats(tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth,
                                          heads: config.numHeads, threads: threads, precision: precision)
     }
@@ -93,7 +94,7 @@ public final class Qwen2VisionTransformer: Sendable {
         guard frames.count > 0 else { return [] }
         let grid = try Qwen2VisionGrid(stillHeight: frames.size, width: frames.size, channels: 3, config: config)
         let grids = Array(repeating: grid, count: frames.count), perImage = grid.patches * config.patchValues
-        arena.begin(floats: frames.count * perImage + scratchFloats(grids: grids, threads: threads))
+        arena.begin(floats: scratchFloats(grids: grids, threads: threads))
         let pixels = arena.carve(frames.count * perImage)
         frames.values.withUnsafeBufferPointer { source in
             for i in 0..<frames.count {

@@ -7,7 +7,8 @@ The first call writes DIR/visual.safetensors (Qwen2-VL-2B's vision_config: depth
 embed_dim 1280, 16 heads, hidden_size 1536; random weights, seed 7, about 2.7 GB fp32),
 DIR/config.json, DIR/frames.safetensors (normalized keyframes) and DIR/tokens.safetensors
 (transformers' output, for Ember's side to compare). Every call prints frames/s and
-vision tokens/s (tokens after the 2×2 merge) over `runs` timed passes after one warm-up.
+vision tokens/s (tokens after the 2×2 merge) of the fastest of `runs` timed passes after one
+warm-up (the fastest is the least disturbed on a shared machine), and the median.
 """
 import argparse
 import json
@@ -68,15 +69,18 @@ def main():
 
     with torch.inference_mode():
         tokens = model(pixel_values, grid_thw=grid_thw).pooler_output  # warm-up
-        start = time.perf_counter()
+        times = []
         for _ in range(args.runs):
+            start = time.perf_counter()
             model(pixel_values, grid_thw=grid_thw)
-        seconds = (time.perf_counter() - start) / args.runs
+            times.append(time.perf_counter() - start)
+    seconds, median = min(times), sorted(times)[len(times) // 2]
     tag = f"{args.size}x{args.frames}"
     save_file({"frames": torch.from_numpy(frames).contiguous()}, os.path.join(args.dir, f"frames-{tag}.safetensors"))
     save_file({"tokens": tokens.contiguous()}, os.path.join(args.dir, f"tokens-{tag}.safetensors"))
     print(f"transformers {torch.__version__}, {args.threads} threads: {args.frames} frame(s) of {args.size}²: "
-          f"{seconds:.3f} s/pass, {args.frames / seconds:.3f} frames/s, {tokens.shape[0] / seconds:.1f} vision tokens/s")
+          f"{seconds:.3f} s/pass (fastest of {args.runs}; median {median:.3f}), {args.frames / seconds:.3f} frames/s, "
+          f"{tokens.shape[0] / seconds:.1f} vision tokens/s")
 
 
 if __name__ == "__main__":

@@ -143,9 +143,9 @@ public final class EmbeddingEngine: Sendable {
         } else {
             sentenceEncoder = nil
         }
-        if let v = manifest.towers.vision {
-            vision = try EfficientNetLite(weights: try file(v.weights), config: v.config)
-            widths[.vision] = v.config.headChannels
+        if let v = manifest.towers.vision, let config = v.config {
+            vision = try EfficientNetLite(weights: try file(v.weights), config: config)
+            widths[.vision] = config.headChannels
         } else {
             vision = nil
         }

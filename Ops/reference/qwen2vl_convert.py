@@ -106,7 +106,7 @@ def vision_config(config):
     v = config["vision_config"]
     out = {k: v[k] for k in ("depth", "embed_dim", "hidden_size", "hidden_act", "mlp_ratio", "num_heads", "in_channels",
                              "patch_size", "spatial_merge_size", "temporal_patch_size") if k in v}
-    out["rope_theta"] = float((v.get("rope_parameters") or {}).get("rope_theta", 10000.0))
+    out["rope_parameters"] = {"rope_theta": float((v.get("rope_parameters") or {}).get("rope_theta", 10000.0))}
     return out
 
 

@@ -23,6 +23,11 @@ public struct VLMFusionConfig: Codable, Sendable {
     public var audioChunkSeconds: Double?
     /// The safetensors file of the SAIL parts (`perceiver.*`, `audio_adapter.*`), when present.
     public var fusionWeights: String?
+    /// SAIL's per-frame perceiver between the vision tower and the decoder; without one the
+    /// vision tower's merged tokens go to the decoder as they are (Qwen2-VL, GME).
+    public var perceiver: PerceiverConfig?
+    /// Maps each audio chunk's pooled audio-tower vector to one decoder token.
+    public var audioAdapter: AudioAdapterConfig?
 
     public var textTokenLimit: Int { maxTextTokens ?? 512 }
     public var chunkSeconds: Double { audioChunkSeconds ?? 10 }
@@ -84,10 +89,30 @@ extension ModelManifest {
                 throw ModelError.invalidConfig(key: "towers.vision.architecture", reason: "\(vision.architecture) is not supported with \(VLMFusionConfig.kind) (qwen2-vl-vision)")
             }
             if let problem = vision.preprocessing.problem { throw ModelError.invalidConfig(key: "towers.vision.preprocessing", reason: problem) }
+            guard let config = vision.qwen2Vision else { throw ModelError.invalidConfig(key: "towers.vision.qwen2_vision", reason: "missing") }
+            let side = config.patchSize * config.spatialMergeSize
+            guard vision.preprocessing.size % side == 0 else {
+                throw ModelError.invalidConfig(key: "towers.vision.preprocessing.size",
+                                               reason: "\(vision.preprocessing.size) is not a multiple of patch_size × spatial_merge_size = \(side)")
+            }
+            let width = vlm.perceiver?.outputSize ?? config.hiddenSize
+            guard width == vlm.decoder.hiddenSize, vlm.perceiver.map({ $0.hiddenSize == config.hiddenSize }) ?? true else {
+                throw ModelError.invalidConfig(key: vlm.perceiver == nil ? "towers.vision.qwen2_vision.hidden_size" : "fusion.vlm.perceiver",
+                                               reason: "vision tokens must reach the decoder's hidden_size \(vlm.decoder.hiddenSize)")
+            }
         }
         try validateAudio()
-        if towers.audio != nil && vlm.fusionWeights == nil {
-            throw ModelError.invalidConfig(key: "fusion.vlm.fusion_weights", reason: "an audio tower needs the audio adapter's weights")
+        if let audio = towers.audio {
+            guard let adapter = vlm.audioAdapter, vlm.fusionWeights != nil else {
+                throw ModelError.invalidConfig(key: "fusion.vlm.audio_adapter", reason: "an audio tower needs the audio adapter (config and fusion_weights)")
+            }
+            guard adapter.inputSize == audio.config.dModel, adapter.outputSize == vlm.decoder.hiddenSize else {
+                throw ModelError.invalidConfig(key: "fusion.vlm.audio_adapter",
+                                               reason: "maps \(adapter.inputSize) → \(adapter.outputSize), the towers need \(audio.config.dModel) → \(vlm.decoder.hiddenSize)")
+            }
+        }
+        if vlm.perceiver != nil && vlm.fusionWeights == nil {
+            throw ModelError.invalidConfig(key: "fusion.vlm.fusion_weights", reason: "the perceiver needs its weights")
         }
         guard vlm.textTokenLimit > 0, vlm.chunkSeconds > 0 else {
             throw ModelError.invalidConfig(key: vlm.textTokenLimit > 0 ? "fusion.vlm.audio_chunk_seconds" : "fusion.vlm.max_text_tokens", reason: "must be positive")

@@ -42,6 +42,7 @@ public struct ModelManifest: Codable, Sendable {
         public var architecture: String
         public var weights: String
         public var config: EfficientNetLiteConfig?
+        public var qwen2Vision: Qwen2VisionConfig?
         public var preprocessing: VisionPreprocessing
     }
 

@@ -169,14 +169,111 @@ def qwen2(root, refs):
         refs[f"qwen2.{i}.hidden"] = hidden[i, :len(row)].numpy()
 
 
+def sail(tokenizer_json, root, refs, gme_model):
+    """SAIL-style: the GME model's vision tower and decoder with a perceiver per frame (3
+    queries), a tiny random Whisper encoder (30 s window) + audio adapter (one token per 10 s
+    chunk), bidirectional attention, tanh-mean pooling, Matryoshka 64/32/16 with records at 32.
+    The reference is ours (sail_parts.py + transformers' modules; no HF class does this)."""
+    import sail_parts  # noqa: E402 (qwen-vision's reference of the SAIL parts)
+    import ember_convert  # noqa: E402
+    import ember_reference  # noqa: E402
+    from safetensors.torch import save_file
+    from tokenizers import Tokenizer
+    from transformers import Qwen2VLImageProcessor
+    tokenizer = Tokenizer.from_file(tokenizer_json)
+    work = tempfile.mkdtemp()
+    hf = os.path.join(work, "hf")
+    gme_model.save_pretrained(hf)
+    import shutil
+    shutil.copyfile(tokenizer_json, os.path.join(hf, "tokenizer.json"))
+
+    torch.manual_seed(SEED + 2)
+    perceiver_config = {"hidden_size": 64, "output_size": 64, "num_queries": 3, "depth": 1, "num_heads": 4, "mlp_ratio": 2,
+                        "hidden_act": "gelu", "layer_norm_eps": 1e-6}
+    perceiver = sail_parts.Perceiver(**perceiver_config).eval()
+    adapter_config = {"input_size": 32, "intermediate_size": 48, "output_size": 64, "hidden_act": "gelu"}
+    adapter = sail_parts.audio_adapter(32, 48, 64, "gelu").eval()
+    randomize(perceiver, 0.2)
+    randomize(adapter, 0.2)
+    extra = {"perceiver." + k: v.contiguous() for k, v in perceiver.state_dict().items()}
+    extra.update({"audio_adapter." + k: v.contiguous() for k, v in adapter.state_dict().items()})
+    save_file(extra, os.path.join(work, "extra.safetensors"))
+
+    # A tiny Whisper encoder in Ember's audio layout (CTranslate2 names, F16), 80 mels, 30 s.
+    rng = np.random.default_rng(SEED + 2)
+    d, ffn, mels, positions = 32, 64, 80, 1500
+    v = {"encoder/conv1/weight": rng.standard_normal((d, mels, 3)) * 0.1, "encoder/conv1/bias": rng.standard_normal(d) * 0.1,
+         "encoder/conv2/weight": rng.standard_normal((d, d, 3)) * 0.2, "encoder/conv2/bias": rng.standard_normal(d) * 0.1,
+         "encoder/layer_norm/gamma": 1 + rng.standard_normal(d) * 0.1, "encoder/layer_norm/beta": rng.standard_normal(d) * 0.1}
+    p = "encoder/layer_0/"
+    bias = rng.standard_normal(3 * d) * 0.1
+    bias[d:2 * d] = 0  # Whisper's key projection has no bias
+    v.update({p + "ffn/layer_norm/beta": rng.standard_normal(d) * 0.1, p + "ffn/layer_norm/gamma": 1 + rng.standard_normal(d) * 0.1,
+              p + "ffn/linear_0/bias": rng.standard_normal(ffn) * 0.1, p + "ffn/linear_0/weight": rng.standard_normal((ffn, d)) * 0.3,
+              p + "ffn/linear_1/bias": rng.standard_normal(d) * 0.1, p + "ffn/linear_1/weight": rng.standard_normal((d, ffn)) * 0.2,
+              p + "self_attention/layer_norm/beta": rng.standard_normal(d) * 0.1,
+              p + "self_attention/layer_norm/gamma": 1 + rng.standard_normal(d) * 0.1,
+              p + "self_attention/linear_0/bias": bias, p + "self_attention/linear_0/weight": rng.standard_normal((3 * d, d)) * 0.3,
+              p + "self_attention/linear_1/bias": rng.standard_normal(d) * 0.1,
+              p + "self_attention/linear_1/weight": rng.standard_normal((d, d)) * 0.3})
+    t = np.arange(positions)[:, None] * np.exp(-np.log(10000) / (d // 2 - 1) * np.arange(d // 2))[None, :]
+    v["encoder/position_encodings/encodings"] = np.concatenate([np.sin(t), np.cos(t)], axis=1)
+    v = {k: np.asarray(x, dtype=np.float16) for k, x in sorted(v.items())}
+    audio_dir = os.path.join(work, "audio-tower")
+    os.makedirs(audio_dir)
+    ember_convert.write_safetensors(os.path.join(audio_dir, "audio.safetensors"), v, {"format": "2"})
+    audio_config = {"num_mel_bins": mels, "d_model": d, "encoder_layers": 1, "encoder_attention_heads": 2, "encoder_ffn_dim": ffn,
+                    "max_source_positions": positions}
+    with open(os.path.join(audio_dir, "manifest.json"), "w") as f:
+        json.dump({"towers": {"audio": ember_convert.whisper_tower(audio_config)}}, f)
+    encoder = ember_reference.whisper_encoder(v, audio_config)
+
+    out = os.path.join(root, "qwen2vl-tiny-sail")
+    convert.convert(hf, out, "qwen2vl-tiny-sail", "bidirectional", "tanh_mean", [64, 32, 16], 32, INSTRUCTION, IMAGE_SIZE,
+                    ["audio", "vision", "text"], 512, audio_tower=audio_dir, extra=os.path.join(work, "extra.safetensors"),
+                    perceiver=perceiver_config, audio_adapter=adapter_config)
+
+    processor = Qwen2VLImageProcessor(do_resize=False, do_rescale=False, do_normalize=False)
+    language = gme_model.model.language_model
+    items = [(TEXTS[0], 2, 1500), (None, 0, 300), (TEXTS[1], 0, 0)]  # text + 2 frames + 15 s; 3 s of audio; text
+    for i, (text, n, mel_frames) in enumerate(items):
+        frames = rng.standard_normal((n, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
+        mel = rng.standard_normal((mels, mel_frames)).astype(np.float32)
+        refs[f"sail.{i}.frames"], refs[f"sail.{i}.mel"] = frames, mel
+        with torch.no_grad():
+            audio_tokens = [adapter(torch.from_numpy(ember_reference.whisper_states(encoder, mel[:, s:s + 1000]).mean(0)))
+                            for s in range(0, mel_frames, 1000)]
+            frame_tokens = []
+            if n:
+                pixels = processor(images=list(frames), return_tensors="pt", input_data_format="channels_first")
+                merged = gme_model.model.visual(pixels["pixel_values"], grid_thw=pixels["image_grid_thw"]).pooler_output
+                frame_tokens = [perceiver(block) for block in merged.split(merged.shape[0] // n)]
+            ids = tokenizer.encode(prompt(n, 3, text, len(audio_tokens)), add_special_tokens=False).ids
+            refs[f"sail.{i}.ids"] = np.array(ids, dtype=np.int64)
+            x = language.embed_tokens(torch.tensor(ids))
+            audio_rows = [j for j, token in enumerate(ids) if token == tokenizer.token_to_id("<|vision_pad|>")]
+            image_rows = [j for j, token in enumerate(ids) if token == tokenizer.token_to_id("<|image_pad|>")]
+            for row, token in zip(audio_rows, audio_tokens):
+                x[row] = token
+            if frame_tokens:
+                x[image_rows] = torch.cat(frame_tokens)
+            length = len(ids)
+            states = language(inputs_embeds=x[None], attention_mask={"full_attention": torch.zeros(1, 1, length, length)},
+                              position_ids=torch.arange(length)[None]).last_hidden_state[0]
+            pooled = torch.tanh(states).mean(0)[:32]
+            refs[f"sail.{i}.embedding"] = (pooled / pooled.norm()).numpy()
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: qwen2vl_tiny.py TOKENIZER_JSON OUT_ROOT")
     tokenizer_json, root = sys.argv[1:]
     torch.set_num_threads(1)
     refs = {}
-    gme(tokenizer_json, root, refs)
+    model = gme(tokenizer_json, root, refs)
     qwen2(root, refs)
+    if os.path.exists(os.path.join(os.path.dirname(__file__), "sail_parts.py")):
+        sail(tokenizer_json, root, refs, model)
     from safetensors.numpy import save_file
     save_file({k: np.ascontiguousarray(v) for k, v in refs.items()}, os.path.join(root, "qwen2vl-tiny", "reference.safetensors"),
               {"fixture_version": str(FIXTURE_VERSION), "texts": json.dumps(TEXTS, ensure_ascii=False),

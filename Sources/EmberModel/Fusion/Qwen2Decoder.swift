@@ -39,6 +39,20 @@ struct Qwen2DecoderLayer: Sendable {
                BF16Weights(down, outFeatures: d, inFeatures: f))
             : nil
     }
+
+    /// Random weights of the right shapes (benchmarks): values from `next(count)`.
+    init(random next: (Int) -> [Float], config c: Qwen2DecoderConfig, precision: ComputePrecision) {
+        let d = c.hiddenSize, f = c.intermediateSize, qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
+        (inputNorm, postAttentionNorm) = ([Float](repeating: 1, count: d), [Float](repeating: 1, count: d))
+        (q, qBias, k, kBias, v, vBias) = (next(qWidth * d), next(qWidth), next(kvWidth * d), next(kvWidth), next(kvWidth * d), next(kvWidth))
+        (o, gate, up, down) = (next(d * qWidth), next(f * d), next(f * d), next(d * f))
+        bf16 = precision == .bf16
+            ? (BF16Weights(q, outFeatures: qWidth, inFeatures: d), BF16Weights(k, outFeatures: kvWidth, inFeatures: d),
+               BF16Weights(v, outFeatures: kvWidth, inFeatures: d), BF16Weights(o, outFeatures: d, inFeatures: qWidth),
+               BF16Weights(gate, outFeatures: f, inFeatures: d), BF16Weights(up, outFeatures: f, inFeatures: d),
+               BF16Weights(down, outFeatures: d, inFeatures: f))
+            : nil
+    }
 }
 
 /// The fusion transformer: embeddings of a packed batch of sequences in, final hidden states out.
@@ -82,6 +96,29 @@ public final class Qwen2Decoder: Sendable {
         norm = try loader.take(prefix + "norm.weight", [config.hiddenSize])
         loader.ignore("lm_head.weight")
         try loader.finish()
+        rotary = RotaryTable(headDim: config.headDim, theta: config.ropeTheta, mropeSection: config.mropeSection)
+    }
+
+    /// A decoder of `config`'s shapes with seeded random weights (uniform ±`scale`), for
+    /// `ember bench fusion`: no checkpoint of a 0.5B- or 2B-class model is at hand.
+    package init(randomWeights config: Qwen2DecoderConfig, seed: UInt64 = 1, scale: Float = 0.02, precision: ComputePrecision = .fp32) throws {
+        try config.validate()
+        self.config = config
+        self.precision = precision
+        prefix = "model."
+        var state = seed
+        func next(_ count: Int) -> [Float] {
+            [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for i in 0..<count {
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    buffer[i] = (Float(UInt32(truncatingIfNeeded: state >> 40)) / Float(1 << 24) * 2 - 1) * scale
+                }
+                initialized = count
+            }
+        }
+        embedTokens = next(config.vocabSize * config.hiddenSize)
+        layers = (0..<config.numHiddenLayers).map { _ in Qwen2DecoderLayer(random: next, config: config, precision: precision) }
+        norm = [Float](repeating: 1, count: config.hiddenSize)
         rotary = RotaryTable(headDim: config.headDim, theta: config.ropeTheta, mropeSection: config.mropeSection)
     }
 

@@ -25,6 +25,14 @@ struct PerceiverTests {
         expectClose(try perceiver.encode(frames: [try frames()[2]], arena: ScratchArena())[0], out[2], tolerance: 1e-5, "single frame vs batched")
     }
 
+    @Test("bf16 query tokens stay within cosine 0.999 of fp32", .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"))
+    func bf16() throws {
+        let perceiver = try Perceiver(weights: fixture.weights, config: fixture.perceiver, precision: .bf16)
+        let out = try perceiver.encode(frames: try frames(), arena: ScratchArena(), threads: 2).flatMap { $0 }
+        let comparison = Comparison(out, try fixture.reference.floats("perceiver_tokens"))
+        #expect(comparison.cosine >= 0.999 && comparison.maxAbsDiff > 0, "bf16 perceiver: \(comparison)")
+    }
+
     @Test("bad inputs, tensors and configs are typed errors")
     func errors() throws {
         let perceiver = try Perceiver(weights: fixture.weights, config: fixture.perceiver)

@@ -29,12 +29,26 @@ struct Qwen2VisionTests {
         expectClose(tokens.flatMap { $0 }, try fixture.reference.floats("vision_tokens", shape: [14, 64]), "vision tokens, \(threads) threads")
     }
 
+    @Test("bf16 tokens stay within cosine 0.999 of fp32", .enabled(if: ComputePrecision.bf16Available, "needs AVX512-BF16"),
+          arguments: [1, 2])
+    func bf16(threads: Int) throws {
+        let tower = try Qwen2VisionTransformer(weights: fixture.weights, config: fixture.vision, precision: .bf16)
+        let tokens = try tower.encode(try fixture.allPatches(), arena: ScratchArena(), threads: threads).flatMap { $0 }
+        let comparison = Comparison(tokens, try fixture.reference.floats("vision_tokens"))
+        #expect(comparison.cosine >= 0.999 && comparison.maxAbsDiff > 0, "bf16 vision tokens: \(comparison)")
+    }
+
     @Test("a FrameBatch of keyframes gives the same tokens as the processor's images")
     func frames() throws {
         let tower = try Qwen2VisionTransformer(weights: fixture.weights, config: fixture.vision)
         let batch = FrameBatch(size: 56, count: 2, values: try fixture.image(0).values + fixture.image(1).values)
-        let tokens = try tower.encode(frames: batch, arena: ScratchArena())
+        let arena = ScratchArena()
+        let tokens = try tower.encode(frames: batch, arena: arena)
         expectClose(tokens.flatMap { $0 }, Array(try fixture.reference.floats("vision_tokens").prefix(8 * 64)), "frame tokens")
+        // The arena was sized by the first pass: the same batch again needs no more scratch.
+        let growths = arena.growths
+        #expect(try tower.encode(frames: batch, arena: arena) == tokens)
+        #expect(arena.growths == growths)
         // One frame alone: attention is per image, so packing changes its tokens only by
         // GEMM rounding (BLAS sums small products in an order that depends on the row count).
         let single = try tower.encode(frames: FrameBatch(size: 56, count: 1, values: try fixture.image(1).values), arena: ScratchArena())

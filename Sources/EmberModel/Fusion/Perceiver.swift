@@ -23,18 +23,22 @@ public final class Perceiver: Sendable {
     let queries: [Float]        // queries (N_q, D)
     let blocks: [PreNormBlock]
     let proj, projBias: [Float] // proj (O, D), (O)
+    public let precision: ComputePrecision
 
     /// Loads the tensors under `prefix`; a missing or mis-shaped tensor, or an unknown one
-    /// under the prefix, is a `ModelError` naming it.
-    public init(weights: SafeTensorsFile, prefix: String = "perceiver.", config: PerceiverConfig) throws {
+    /// under the prefix, is a `ModelError` naming it. `precision` .bf16 runs the blocks'
+    /// linear layers and attention in bf16 with fp32 sums (the projection stays fp32).
+    public init(weights: SafeTensorsFile, prefix: String = "perceiver.", config: PerceiverConfig,
+                precision: ComputePrecision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let d = config.hiddenSize
         var loader = ScopedTensorLoader(weights, prefix: prefix)
         queries = try loader.take("queries", [config.numQueries, d])
         blocks = try (0..<config.depth).map {
             try PreNormBlock(&loader, index: $0, width: d, mlpWidth: config.mlpWidth, heads: config.numHeads,
-                             activation: config.hiddenAct, eps: config.layerNormEps)
+                             activation: config.hiddenAct, eps: config.layerNormEps, precision: precision)
         }
         proj = try loader.take("proj.weight", [config.outputSize, d])
         projBias = try loader.take("proj.bias", [config.outputSize])
@@ -46,7 +50,8 @@ public final class Perceiver: Sendable {
         let q = config.numQueries, d = config.hiddenSize
         let rows = frameTokens.reduce(0) { $0 + q + $1 }, longest = q + (frameTokens.max() ?? 0)
         return rows * d + frameTokens.count * q * d
-            + PreNormBlock.scratchFloats(tokens: rows, longest: longest, width: d, mlpWidth: config.mlpWidth, threads: threads)
+            + PreNormBlock.scratchFloats(tokens: rows, longest: longest, width: d, mlpWidth: config.mlpWidth,
+                                         heads: config.numHeads, threads: threads, precision: precision)
     }
 
     /// Per frame, its vision tokens (L_f, D) row-major → its (N_q, O) query tokens.
@@ -64,7 +69,8 @@ public final class Perceiver: Sendable {
 
         arena.begin(floats: scratchFloats(frameTokens: frames.map { $0.count / d }, threads: threads))
         let x = arena.carve(rows * d), kept = arena.carve(frames.count * q * d)
-        let scratch = PreNormBlock.Scratch(arena, tokens: rows, longest: lengths.max()!, width: d, mlpWidth: config.mlpWidth, threads: threads)
+        let scratch = PreNormBlock.Scratch(arena, tokens: rows, longest: lengths.max()!, width: d, mlpWidth: config.mlpWidth,
+                                           heads: config.numHeads, threads: threads, precision: precision)
         // x = [queries; frame tokens] per frame.
         for (frame, start) in zip(frames, starts) {
             (x + start * d).update(from: queries, count: q * d)

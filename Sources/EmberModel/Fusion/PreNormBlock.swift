@@ -46,9 +46,10 @@ struct PreNormBlock: Sendable {
     let width, mlpWidth, heads: Int
     let activation: HiddenActivation
     let eps: Float
+    let bf16: (qkv: BF16Weights, proj: BF16Weights, fc1: BF16Weights, fc2: BF16Weights)?  // ComputePrecision.bf16 only
 
     init(_ loader: inout ScopedTensorLoader, index i: Int, width d: Int, mlpWidth f: Int, heads: Int,
-         activation: HiddenActivation, eps: Float) throws {
+         activation: HiddenActivation, eps: Float, precision: ComputePrecision) throws {
         let p = "blocks.\(i)."
         norm1 = try loader.take(p + "norm1.weight", [d])
         norm1Bias = try loader.take(p + "norm1.bias", [d])
@@ -63,23 +64,38 @@ struct PreNormBlock: Sendable {
         fc2 = try loader.take(p + "mlp.fc2.weight", [d, f])
         fc2Bias = try loader.take(p + "mlp.fc2.bias", [d])
         (width, mlpWidth, self.heads, self.activation, self.eps) = (d, f, heads, activation, eps)
+        bf16 = precision == .bf16
+            ? (BF16Weights(qkv, outFeatures: 3 * d, inFeatures: d), BF16Weights(proj, outFeatures: d, inFeatures: d),
+               BF16Weights(fc1, outFeatures: f, inFeatures: d), BF16Weights(fc2, outFeatures: d, inFeatures: f))
+            : nil
     }
 
-    /// Scratch floats `forward` needs for `tokens` packed tokens, the longest sequence `longest`.
-    static func scratchFloats(tokens: Int, longest: Int, width d: Int, mlpWidth f: Int, threads: Int) -> Int {
+    /// Scratch floats `forward` needs for `tokens` packed tokens, the longest sequence
+    /// `longest`; in bf16 also the rounded input rows of the widest linear layer and the
+    /// attention workers' bf16 buffers.
+    static func scratchFloats(tokens: Int, longest: Int, width d: Int, mlpWidth f: Int, heads: Int, threads: Int,
+                              precision: ComputePrecision) -> Int {
         tokens * (5 * d + f) + max(threads, 1) * longest * longest
+            + (precision == .bf16 ? bf16ScratchFloats(rows: tokens, inFeatures: max(d, f))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: longest, headDim: d / heads) : 0)
     }
 
     /// Buffers carved once per pass and shared by every block of a stack.
     struct Scratch {
         let normed, qkv, context, hidden, scores: UnsafeMutablePointer<Float>
+        /// bf16 only: rounded linear-layer inputs (`linearBF16`), then per-worker attention buffers.
+        let bf16, bf16Attention: UnsafeMutablePointer<Float>?
 
-        init(_ arena: ScratchArena, tokens: Int, longest: Int, width d: Int, mlpWidth f: Int, threads: Int) {
+        init(_ arena: ScratchArena, tokens: Int, longest: Int, width d: Int, mlpWidth f: Int, heads: Int, threads: Int,
+             precision: ComputePrecision) {
             normed = arena.carve(tokens * d)
             qkv = arena.carve(tokens * 3 * d)
             context = arena.carve(tokens * d)
             hidden = arena.carve(tokens * f)
             scores = arena.carve(max(threads, 1) * longest * longest)
+            bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: tokens, inFeatures: max(d, f))) : nil
+            bf16Attention = precision == .bf16
+                ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: longest, headDim: d / heads)) : nil
         }
     }
 
@@ -90,17 +106,21 @@ struct PreNormBlock: Sendable {
         let d = width, f = mlpWidth, headDim = d / heads
         // x += proj(attention(qkv(LN1(x))))
         layerNorm(x, rows: tokens, width: d, gamma: norm1, beta: norm1Bias, eps: eps, out: s.normed, threads: threads)
-        linear(s.normed, rows: tokens, inFeatures: d, weight: qkv, bias: qkvBias, outFeatures: 3 * d, out: s.qkv, threads: threads)
+        linear(s.normed, rows: tokens, inFeatures: d, weight: qkv, bias: qkvBias, outFeatures: 3 * d, out: s.qkv,
+               bf16: bf16?.qkv, scratch: s.bf16, threads: threads)
         rotate?(s.qkv)
         attention(qkv: s.qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                  scale: 1 / Float(headDim).squareRoot(), scores: s.scores, out: s.context, threads: threads)
-        linear(s.context, rows: tokens, inFeatures: d, weight: proj, bias: projBias, outFeatures: d, out: s.normed, threads: threads)
+                  scale: 1 / Float(headDim).squareRoot(), scores: s.scores, out: s.context, bf16: s.bf16Attention, threads: threads)
+        linear(s.context, rows: tokens, inFeatures: d, weight: proj, bias: projBias, outFeatures: d, out: s.normed,
+               bf16: bf16?.proj, scratch: s.bf16, threads: threads)
         addInPlace(x, s.normed, count: tokens * d, threads: threads)
         // x += fc2(act(fc1(LN2(x))))
         layerNorm(x, rows: tokens, width: d, gamma: norm2, beta: norm2Bias, eps: eps, out: s.normed, threads: threads)
-        linear(s.normed, rows: tokens, inFeatures: d, weight: fc1, bias: fc1Bias, outFeatures: f, out: s.hidden, threads: threads)
+        linear(s.normed, rows: tokens, inFeatures: d, weight: fc1, bias: fc1Bias, outFeatures: f, out: s.hidden,
+               bf16: bf16?.fc1, scratch: s.bf16, threads: threads)
         activation.apply(s.hidden, count: tokens * f, threads: threads)
-        linear(s.hidden, rows: tokens, inFeatures: f, weight: fc2, bias: fc2Bias, outFeatures: d, out: s.normed, threads: threads)
+        linear(s.hidden, rows: tokens, inFeatures: f, weight: fc2, bias: fc2Bias, outFeatures: d, out: s.normed,
+               bf16: bf16?.fc2, scratch: s.bf16, threads: threads)
         addInPlace(x, s.normed, count: tokens * d, threads: threads)
     }
 }

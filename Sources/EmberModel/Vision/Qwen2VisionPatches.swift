@@ -46,28 +46,32 @@ public struct Qwen2VisionPatches: Sendable, Equatable {
 
     /// Each frame of `frames` (N, 3, S, S), normalized, as one still image (t = 1).
     public init(frames: FrameBatch, config: Qwen2VisionConfig) throws {
-        try self.init(images: (0..<frames.count).map { i in
-            Array(frames.values[i * frames.frameValues ..< (i + 1) * frames.frameValues])
-        }, height: frames.size, width: frames.size, config: config)
+        let grid = try Qwen2VisionGrid(stillHeight: frames.size, width: frames.size, channels: 3, config: config)
+        let perImage = grid.patches * config.patchValues
+        var values = [Float](repeating: 0, count: frames.count * perImage)
+        values.withUnsafeMutableBufferPointer { out in
+            frames.values.withUnsafeBufferPointer { source in
+                for i in 0..<frames.count {
+                    patchify(source.baseAddress! + i * frames.frameValues, height: frames.size, width: frames.size, config: config,
+                             out: out.baseAddress! + i * perImage)
+                }
+            }
+        }
+        self.values = values
+        self.grids = Array(repeating: grid, count: frames.count)
     }
 
     /// Still images of one size, each (C, height, width) normalized floats.
     public init(images: [[Float]], height: Int, width: Int, config: Qwen2VisionConfig) throws {
-        let p = config.patchSize, m = config.spatialMergeSize, c = config.inChannels, tp = config.temporalPatchSize
-        let side = p * m
-        guard height >= side, width >= side, height % side == 0, width % side == 0 else {
-            throw ModelError.invalidInput("images must be positive multiples of patch_size × spatial_merge_size = \(side) on each side, got \(height)×\(width)")
+        let grid = try Qwen2VisionGrid(stillHeight: height, width: width, channels: config.inChannels, config: config)
+        for image in images where image.count != config.inChannels * height * width {
+            throw ModelError.invalidInput("an image has \(image.count) values, expected \(config.inChannels)×\(height)×\(width)")
         }
-        for image in images where image.count != c * height * width {
-            throw ModelError.invalidInput("an image has \(image.count) values, expected \(c)×\(height)×\(width)")
-        }
-        let grid = Qwen2VisionGrid(t: 1, h: height / p, w: width / p)
         let perImage = grid.patches * config.patchValues
         var values = [Float](repeating: 0, count: images.count * perImage)
         values.withUnsafeMutableBufferPointer { out in
             for (i, image) in images.enumerated() {
-                image.withUnsafeBufferPointer { patchify($0.baseAddress!, height: height, width: width, patch: p, merge: m,
-                                                         channels: c, temporal: tp, out: out.baseAddress! + i * perImage) }
+                image.withUnsafeBufferPointer { patchify($0.baseAddress!, height: height, width: width, config: config, out: out.baseAddress! + i * perImage) }
             }
         }
         self.values = values
@@ -75,10 +79,25 @@ public struct Qwen2VisionPatches: Sendable, Equatable {
     }
 }
 
+extension Qwen2VisionGrid {
+    /// The grid of a still image of `height` × `width` pixels with `channels` channels; a
+    /// size that is not a positive multiple of patch_size · spatial_merge_size is an error.
+    init(stillHeight height: Int, width: Int, channels: Int, config: Qwen2VisionConfig) throws {
+        let p = config.patchSize, side = p * config.spatialMergeSize
+        guard channels == config.inChannels else {
+            throw ModelError.invalidInput("images have \(channels) channels, the tower takes in_channels \(config.inChannels)")
+        }
+        guard height >= side, width >= side, height % side == 0, width % side == 0 else {
+            throw ModelError.invalidInput("images must be positive multiples of patch_size × spatial_merge_size = \(side) on each side, got \(height)×\(width)")
+        }
+        self.init(t: 1, h: height / p, w: width / p)
+    }
+}
+
 /// One still image (C, H, W) into patch rows (h·w, C·T·P·P), merge-block order, the frame
 /// repeated in each of the T temporal slots.
-private func patchify(_ image: UnsafePointer<Float>, height: Int, width: Int, patch p: Int, merge m: Int,
-                      channels: Int, temporal: Int, out: UnsafeMutablePointer<Float>) {
+func patchify(_ image: UnsafePointer<Float>, height: Int, width: Int, config: Qwen2VisionConfig, out: UnsafeMutablePointer<Float>) {
+    let p = config.patchSize, m = config.spatialMergeSize, channels = config.inChannels, temporal = config.temporalPatchSize
     let blocksH = height / (p * m), blocksW = width / (p * m), rowValues = channels * temporal * p * p
     var row = out
     for bh in 0..<blocksH {

@@ -33,18 +33,24 @@ public final class Qwen2VisionTransformer: Sendable {
     let mlp0, mlp0Bias: [Float]             // merger.mlp.0
     let mlp2, mlp2Bias: [Float]             // merger.mlp.2
     let inverseFrequencies: [Float]         // hd/4 rotary frequencies, shared by the h and w axes
+    let bf16: (patchEmbed: BF16Weights, mlp0: BF16Weights, mlp2: BF16Weights)?  // ComputePrecision.bf16 only
+    public let precision: ComputePrecision
 
     /// Loads the tensors under `prefix`; a missing or mis-shaped tensor, or an unknown one
-    /// under the prefix, is a `ModelError` naming it.
-    public init(weights: SafeTensorsFile, prefix: String = "visual.", config: Qwen2VisionConfig) throws {
+    /// under the prefix, is a `ModelError` naming it. `precision` .bf16 (AVX512-BF16 CPUs
+    /// only) runs the linear layers and attention products in bf16 with fp32 sums; norms,
+    /// rotary, softmax and activations stay fp32.
+    public init(weights: SafeTensorsFile, prefix: String = "visual.", config: Qwen2VisionConfig,
+                precision: ComputePrecision = .fp32) throws {
         try config.validate()
         self.config = config
+        self.precision = precision
         let e = config.embedDim, p = config.patchSize, merged = config.mergedWidth
         var loader = ScopedTensorLoader(weights, prefix: prefix)
         patchEmbed = try loader.take("patch_embed.proj.weight", [e, config.inChannels, config.temporalPatchSize, p, p])
         blocks = try (0..<config.depth).map {
             try PreNormBlock(&loader, index: $0, width: e, mlpWidth: config.mlpWidth, heads: config.numHeads,
-                             activation: config.hiddenAct, eps: 1e-6)
+                             activation: config.hiddenAct, eps: 1e-6, precision: precision)
         }
         lnQ = try loader.take("merger.ln_q.weight", [e])
         lnQBias = try loader.take("merger.ln_q.bias", [e])
@@ -53,39 +59,70 @@ public final class Qwen2VisionTransformer: Sendable {
         mlp2 = try loader.take("merger.mlp.2.weight", [config.hiddenSize, merged])
         mlp2Bias = try loader.take("merger.mlp.2.bias", [config.hiddenSize])
         try loader.finish()
+        bf16 = precision == .bf16
+            ? (BF16Weights(patchEmbed, outFeatures: e, inFeatures: config.patchValues),
+               BF16Weights(mlp0, outFeatures: merged, inFeatures: merged), BF16Weights(mlp2, outFeatures: config.hiddenSize, inFeatures: merged))
+            : nil
         // Qwen2VLVisionRotaryEmbedding: 1 / θ^(2i / (hd/2)) for i < hd/4.
         let spatial = e / config.numHeads / 2
         inverseFrequencies = stride(from: 0, to: spatial, by: 2).map { 1 / powf(config.ropeTheta, Float($0) / Float(spatial)) }
     }
 
-    /// Scratch floats one `encode` over these grids needs: x, the block buffers, the
-    /// rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows.
+    /// Scratch floats one `encode` over these grids needs: the patches of keyframes
+    /// (N, C·T·P·P; `encode(frames:)` lays them out in the arena), x, the block buffers,
+    /// the rotary table (N, hd/2) twice, and the merger's (N/m², m²E) hidden rows; in bf16
+    /// the rounded inputs of the patch embedding and merger too.
     public func scratchFloats(grids: [Qwen2VisionGrid], threads: Int = 1) -> Int {
         let tokens = grids.reduce(0) { $0 + $1.patches }, longest = grids.map { $0.h * $0.w }.max() ?? 0
         let e = config.embedDim
-        return tokens * e * 2 + tokens * (e / config.numHeads)
-            + PreNormBlock.scratchFloats(tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth, threads: threads)
+        return tokens * config.patchValues + tokens * e * 2 + tokens * (e / config.numHeads) + frontBF16Floats(tokens: tokens)
+            + PreNormBlock.scratchFloats(tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth,
+                                         heads: config.numHeads, threads: threads, precision: precision)
+    }
+
+    /// bf16 input rows of the patch embedding (N, C·T·P·P) or the merger (N/m², m²E), whichever is larger.
+    private func frontBF16Floats(tokens: Int) -> Int {
+        guard precision == .bf16 else { return 0 }
+        let m2 = config.spatialMergeSize * config.spatialMergeSize
+        return max(bf16ScratchFloats(rows: tokens, inFeatures: config.patchValues), bf16ScratchFloats(rows: tokens / m2, inFeatures: config.mergedWidth))
     }
 
     /// Tokens per frame of `frames` (N, 3, S, S), each frame one still image; S must be a
-    /// multiple of patch_size · spatial_merge_size. One (S/P/m)² × hidden_size matrix per frame.
+    /// multiple of patch_size · spatial_merge_size. One (S/P/m)² × hidden_size matrix per
+    /// frame. The patches are laid out in the arena (nothing is allocated but the result).
     public func encode(frames: FrameBatch, arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
         guard frames.count > 0 else { return [] }
-        return try encode(Qwen2VisionPatches(frames: frames, config: config), arena: arena, threads: threads)
+        let grid = try Qwen2VisionGrid(stillHeight: frames.size, width: frames.size, channels: 3, config: config)
+        let grids = Array(repeating: grid, count: frames.count), perImage = grid.patches * config.patchValues
+        arena.begin(floats: scratchFloats(grids: grids, threads: threads))
+        let pixels = arena.carve(frames.count * perImage)
+        frames.values.withUnsafeBufferPointer { source in
+            for i in 0..<frames.count {
+                patchify(source.baseAddress! + i * frames.frameValues, height: frames.size, width: frames.size, config: config,
+                         out: pixels + i * perImage)
+            }
+        }
+        return forward(pixels, grids: grids, arena: arena, threads: threads)
     }
 
     /// Tokens per image: (t·h·w / m², hidden_size) row-major for each grid of `patches`.
     /// `threads` is how many threads the pass may use; results do not depend on it.
     public func encode(_ patches: Qwen2VisionPatches, arena: ScratchArena, threads: Int = 1) throws -> [[Float]] {
-        let e = config.embedDim, m2 = config.spatialMergeSize * config.spatialMergeSize, h = config.hiddenSize
         guard patches.values.count == patches.grids.reduce(0, { $0 + $1.patches }) * config.patchValues else {
             throw ModelError.invalidInput("pixel_values rows are \(config.patchValues) wide for this tower, got \(patches.values.count) values")
         }
         guard !patches.grids.isEmpty else { return [] }
+        arena.begin(floats: scratchFloats(grids: patches.grids, threads: threads))
+        return patches.values.withUnsafeBufferPointer { forward($0.baseAddress!, grids: patches.grids, arena: arena, threads: threads) }
+    }
+
+    /// The pass over `pixels` (Σ patches, C·T·P·P); the arena has begun with room for `scratchFloats(grids:)`.
+    private func forward(_ pixels: UnsafePointer<Float>, grids: [Qwen2VisionGrid], arena: ScratchArena, threads: Int) -> [[Float]] {
+        let e = config.embedDim, m2 = config.spatialMergeSize * config.spatialMergeSize, h = config.hiddenSize
         // Attention runs within each temporal slice of each image (HF cu_seqlens).
         var starts: [Int] = [], lengths: [Int] = []
         var offset = 0
-        for grid in patches.grids {
+        for grid in grids {
             for _ in 0..<grid.t {
                 starts.append(offset)
                 lengths.append(grid.h * grid.w)
@@ -94,17 +131,16 @@ public final class Qwen2VisionTransformer: Sendable {
         }
         let tokens = offset, longest = lengths.max()!, half = e / config.numHeads / 2
 
-        arena.begin(floats: scratchFloats(grids: patches.grids, threads: threads))
         let x = arena.carve(tokens * e), merged = arena.carve(tokens * e)
         let cos = arena.carve(tokens * half), sin = arena.carve(tokens * half)
-        let scratch = PreNormBlock.Scratch(arena, tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth, threads: threads)
+        let front = precision == .bf16 ? arena.carve(frontBF16Floats(tokens: tokens)) : nil
+        let scratch = PreNormBlock.Scratch(arena, tokens: tokens, longest: longest, width: e, mlpWidth: config.mlpWidth,
+                                           heads: config.numHeads, threads: threads, precision: precision)
 
         // Patch embedding: the Conv3d's kernel equals its stride, so it is x = pixel_values · Wᵀ.
-        patches.values.withUnsafeBufferPointer {
-            linear($0.baseAddress!, rows: tokens, inFeatures: config.patchValues, weight: patchEmbed, bias: nil,
-                   outFeatures: e, out: x, threads: threads)
-        }
-        rotaryTable(grids: patches.grids, cos: cos, sin: sin)
+        linear(pixels, rows: tokens, inFeatures: config.patchValues, weight: patchEmbed, bias: nil,
+               outFeatures: e, out: x, bf16: bf16?.patchEmbed, scratch: front, threads: threads)
+        rotaryTable(grids: grids, cos: cos, sin: sin)
         for block in blocks {
             block.forward(x, tokens: tokens, starts: starts, lengths: lengths, scratch: scratch, threads: threads) { qkv in
                 self.rotate(qkv, tokens: tokens, cos: cos, sin: sin, threads: threads)
@@ -113,12 +149,14 @@ public final class Qwen2VisionTransformer: Sendable {
         // PatchMerger: LN per patch, then each m² consecutive rows as one (m²E) row → MLP.
         let groups = tokens / m2
         layerNorm(x, rows: tokens, width: e, gamma: lnQ, beta: lnQBias, eps: 1e-6, out: scratch.normed, threads: threads)
-        linear(scratch.normed, rows: groups, inFeatures: m2 * e, weight: mlp0, bias: mlp0Bias, outFeatures: m2 * e, out: merged, threads: threads)
+        linear(scratch.normed, rows: groups, inFeatures: m2 * e, weight: mlp0, bias: mlp0Bias, outFeatures: m2 * e, out: merged,
+               bf16: bf16?.mlp0, scratch: front, threads: threads)
         geluErf(merged, count: groups * m2 * e, threads: threads)
-        linear(merged, rows: groups, inFeatures: m2 * e, weight: mlp2, bias: mlp2Bias, outFeatures: h, out: x, threads: threads)
+        linear(merged, rows: groups, inFeatures: m2 * e, weight: mlp2, bias: mlp2Bias, outFeatures: h, out: x,
+               bf16: bf16?.mlp2, scratch: front, threads: threads)
 
         var first = 0
-        return patches.grids.map { grid in
+        return grids.map { grid in
             let count = grid.patches / m2
             defer { first += count }
             return Array(UnsafeBufferPointer(start: x + first * h, count: count * h))

@@ -3,6 +3,7 @@ saved Hugging Face style, converted by qwen2vl_convert.py, with reference output
 Swift parity tests (Qwen2DecoderTests, VLMFusionTests). Run by `Ops/model-fetch qwen2vl-tiny`.
 
     ~/.cache/ember/venv/bin/python Ops/reference/qwen2vl_tiny.py TOKENIZER_JSON OUT_ROOT
+    ~/.cache/ember/venv/bin/python Ops/reference/qwen2vl_tiny.py --bench-0.5b TOKENIZER_JSON OUT_ROOT   (benchmark model)
 
 TOKENIZER_JSON is Qwen's byte-level BPE (`Ops/model-fetch qwen2-tokenizer`: 151,643 tokens +
 added tokens), so the tiny models read real Qwen token ids. Writes:
@@ -169,7 +170,7 @@ def qwen2(root, refs):
         refs[f"qwen2.{i}.hidden"] = hidden[i, :len(row)].numpy()
 
 
-def sail(tokenizer_json, root, refs, gme_model):
+def sail(tokenizer_json, root, refs, gme_model, name="qwen2vl-tiny-sail", queries=3, matryoshka=(64, 32, 16), dims=32):
     """SAIL-style: the GME model's vision tower and decoder with a perceiver per frame (3
     queries), a tiny random Whisper encoder (30 s window) + audio adapter (one token per 10 s
     chunk), bidirectional attention, tanh-mean pooling, Matryoshka 64/32/16 with records at 32.
@@ -188,11 +189,12 @@ def sail(tokenizer_json, root, refs, gme_model):
     shutil.copyfile(tokenizer_json, os.path.join(hf, "tokenizer.json"))
 
     torch.manual_seed(SEED + 2)
-    perceiver_config = {"hidden_size": 64, "output_size": 64, "num_queries": 3, "depth": 1, "num_heads": 4, "mlp_ratio": 2,
+    width = gme_model.config.text_config.hidden_size
+    perceiver_config = {"hidden_size": 64, "output_size": width, "num_queries": queries, "depth": 1, "num_heads": 4, "mlp_ratio": 2,
                         "hidden_act": "gelu", "layer_norm_eps": 1e-6}
     perceiver = sail_parts.Perceiver(**perceiver_config).eval()
-    adapter_config = {"input_size": 32, "intermediate_size": 48, "output_size": 64, "hidden_act": "gelu"}
-    adapter = sail_parts.audio_adapter(32, 48, 64, "gelu").eval()
+    adapter_config = {"input_size": 32, "intermediate_size": 48, "output_size": width, "hidden_act": "gelu"}
+    adapter = sail_parts.audio_adapter(32, 48, width, "gelu").eval()
     randomize(perceiver, 0.2)
     randomize(adapter, 0.2)
     extra = {"perceiver." + k: v.contiguous() for k, v in perceiver.state_dict().items()}
@@ -228,10 +230,12 @@ def sail(tokenizer_json, root, refs, gme_model):
         json.dump({"towers": {"audio": ember_convert.whisper_tower(audio_config)}}, f)
     encoder = ember_reference.whisper_encoder(v, audio_config)
 
-    out = os.path.join(root, "qwen2vl-tiny-sail")
-    convert.convert(hf, out, "qwen2vl-tiny-sail", "bidirectional", "tanh_mean", [64, 32, 16], 32, INSTRUCTION, IMAGE_SIZE,
+    out = os.path.join(root, name)
+    convert.convert(hf, out, name, "bidirectional", "tanh_mean", list(matryoshka), dims, INSTRUCTION, IMAGE_SIZE,
                     ["audio", "vision", "text"], 512, audio_tower=audio_dir, extra=os.path.join(work, "extra.safetensors"),
                     perceiver=perceiver_config, audio_adapter=adapter_config)
+    if refs is None:
+        return
 
     processor = Qwen2VLImageProcessor(do_resize=False, do_rescale=False, do_normalize=False)
     language = gme_model.model.language_model
@@ -264,9 +268,32 @@ def sail(tokenizer_json, root, refs, gme_model):
             refs[f"sail.{i}.embedding"] = (pooled / pooled.norm()).numpy()
 
 
+def bench_model(tokenizer_json, root):
+    """`--bench-0.5b`: qwen2vl-bench-0.5b, the SAIL-style layout with a 0.5B-class decoder
+    (Qwen2-0.5B's dims, random weights) and 16 perceiver queries per frame, for `ember run`'s
+    end-to-end items/s (the vision and audio towers stay tiny: the decoder is what is measured)."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(tokenizer_json)
+    ids = {t: tokenizer.token_to_id(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    config = Qwen2VLConfig(
+        text_config=dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                         num_key_value_heads=2, rms_norm_eps=1e-6,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]}),
+        vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
+                           temporal_patch_size=2),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    torch.manual_seed(SEED)
+    model = Qwen2VLForConditionalGeneration(config).eval()  # transformers' own init (std 0.02)
+    sail(tokenizer_json, root, None, model, name="qwen2vl-bench-0.5b", queries=16, matryoshka=(896, 768, 128), dims=768)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--bench-0.5b":
+        return bench_model(*sys.argv[2:])
     if len(sys.argv) != 3:
-        sys.exit("usage: qwen2vl_tiny.py TOKENIZER_JSON OUT_ROOT")
+        sys.exit("usage: qwen2vl_tiny.py [--bench-0.5b] TOKENIZER_JSON OUT_ROOT")
     tokenizer_json, root = sys.argv[1:]
     torch.set_num_threads(1)
     refs = {}

@@ -66,19 +66,26 @@ def pad(rows, value=0):
         torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
 
 
-def gme(tokenizer_json, root, refs):
-    from tokenizers import Tokenizer
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor
-    tokenizer = Tokenizer.from_file(tokenizer_json)
-    special = {t: tokenizer.token_to_id(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
-    config = Qwen2VLConfig(
-        text_config=dict(vocab_size=151936, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, rms_norm_eps=1e-6,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+def qwen2vl_config(tokenizer, mrope_section, **text):
+    """A Qwen2VLConfig with the tiny vision tower (56-pixel frames → 2 × 2 merged tokens of 64)
+    and the tokenizer's own ids for the vision tokens; `text` sets the decoder's sizes."""
+    from transformers import Qwen2VLConfig
+    ids = {t: tokenizer.token_to_id(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    return Qwen2VLConfig(
+        text_config=dict(vocab_size=151936, num_key_value_heads=2, rms_norm_eps=1e-6,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope_section}, **text),
         vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
                            temporal_patch_size=2),
-        image_token_id=special["<|image_pad|>"], video_token_id=special["<|video_pad|>"],
-        vision_start_token_id=special["<|vision_start|>"], vision_end_token_id=special["<|vision_end|>"])
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+
+
+def gme(tokenizer_json, root, refs):
+    from tokenizers import Tokenizer
+    from transformers import Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor
+    tokenizer = Tokenizer.from_file(tokenizer_json)
+    config = qwen2vl_config(tokenizer, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                            mrope_section=[2, 3, 3])
     torch.manual_seed(SEED)
     model = Qwen2VLForConditionalGeneration(config).eval()
     randomize(model)
@@ -272,18 +279,10 @@ def bench_model(tokenizer_json, root):
     """`--bench-0.5b`: qwen2vl-bench-0.5b, the SAIL-style layout with a 0.5B-class decoder
     (Qwen2-0.5B's dims, random weights) and 16 perceiver queries per frame, for `ember run`'s
     end-to-end items/s (the vision and audio towers stay tiny: the decoder is what is measured)."""
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
     from tokenizers import Tokenizer
-    tokenizer = Tokenizer.from_file(tokenizer_json)
-    ids = {t: tokenizer.token_to_id(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
-    config = Qwen2VLConfig(
-        text_config=dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                         num_key_value_heads=2, rms_norm_eps=1e-6,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]}),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=4, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
-                           temporal_patch_size=2),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    from transformers import Qwen2VLForConditionalGeneration
+    config = qwen2vl_config(Tokenizer.from_file(tokenizer_json), hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                            num_attention_heads=14, mrope_section=[8, 12, 12])
     torch.manual_seed(SEED)
     model = Qwen2VLForConditionalGeneration(config).eval()  # transformers' own init (std 0.02)
     sail(tokenizer_json, root, None, model, name="qwen2vl-bench-0.5b", queries=16, matryoshka=(896, 768, 128), dims=768)

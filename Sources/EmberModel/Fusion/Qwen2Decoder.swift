@@ -32,12 +32,19 @@ struct Qwen2DecoderLayer: Sendable {
         gate = try loader.take(p + "mlp.gate_proj.weight", [f, d])
         up = try loader.take(p + "mlp.up_proj.weight", [f, d])
         down = try loader.take(p + "mlp.down_proj.weight", [d, f])
-        bf16 = precision == .bf16
-            ? (BF16Weights(q, outFeatures: qWidth, inFeatures: d), BF16Weights(k, outFeatures: kvWidth, inFeatures: d),
-               BF16Weights(v, outFeatures: kvWidth, inFeatures: d), BF16Weights(o, outFeatures: d, inFeatures: qWidth),
-               BF16Weights(gate, outFeatures: f, inFeatures: d), BF16Weights(up, outFeatures: f, inFeatures: d),
-               BF16Weights(down, outFeatures: d, inFeatures: f))
-            : nil
+        bf16 = precision == .bf16 ? Self.rounded(q, k, v, o, gate, up, down, config: c) : nil
+    }
+
+    /// The linear layers' weights rounded to bf16 (ComputePrecision.bf16).
+    private static func rounded(_ q: [Float], _ k: [Float], _ v: [Float], _ o: [Float], _ gate: [Float], _ up: [Float], _ down: [Float],
+                                config c: Qwen2DecoderConfig)
+        -> (q: BF16Weights, k: BF16Weights, v: BF16Weights, o: BF16Weights, gate: BF16Weights, up: BF16Weights, down: BF16Weights)
+    {
+        let d = c.hiddenSize, f = c.intermediateSize, qWidth = c.numAttentionHeads * c.headDim, kvWidth = c.numKeyValueHeads * c.headDim
+        return (BF16Weights(q, outFeatures: qWidth, inFeatures: d), BF16Weights(k, outFeatures: kvWidth, inFeatures: d),
+                BF16Weights(v, outFeatures: kvWidth, inFeatures: d), BF16Weights(o, outFeatures: d, inFeatures: qWidth),
+                BF16Weights(gate, outFeatures: f, inFeatures: d), BF16Weights(up, outFeatures: f, inFeatures: d),
+                BF16Weights(down, outFeatures: d, inFeatures: f))
     }
 
     /// Random weights of the right shapes (benchmarks): values from `next(count)`.
@@ -46,12 +53,7 @@ struct Qwen2DecoderLayer: Sendable {
         (inputNorm, postAttentionNorm) = ([Float](repeating: 1, count: d), [Float](repeating: 1, count: d))
         (q, qBias, k, kBias, v, vBias) = (next(qWidth * d), next(qWidth), next(kvWidth * d), next(kvWidth), next(kvWidth * d), next(kvWidth))
         (o, gate, up, down) = (next(d * qWidth), next(f * d), next(f * d), next(d * f))
-        bf16 = precision == .bf16
-            ? (BF16Weights(q, outFeatures: qWidth, inFeatures: d), BF16Weights(k, outFeatures: kvWidth, inFeatures: d),
-               BF16Weights(v, outFeatures: kvWidth, inFeatures: d), BF16Weights(o, outFeatures: d, inFeatures: qWidth),
-               BF16Weights(gate, outFeatures: f, inFeatures: d), BF16Weights(up, outFeatures: f, inFeatures: d),
-               BF16Weights(down, outFeatures: d, inFeatures: f))
-            : nil
+        bf16 = precision == .bf16 ? Self.rounded(q, k, v, o, gate, up, down, config: c) : nil
     }
 }
 

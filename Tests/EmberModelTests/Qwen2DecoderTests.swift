@@ -105,4 +105,28 @@ struct Qwen2DecoderTests {
         let causal = try run(decoder, embeddings: [embeddings[1]], positions: [RopePositions(segments: [.sequential(count: lengths[1])])], mask: .causal)[0]
         #expect(Comparison(causal, states[1]).maxAbsDiff > 1e-2)
     }
+
+    @Test("Qwen2-VL as transformers 5 runs it (model.language_model. prefix) loads the same decoder; bf16 stays within cosine 0.999 of fp32")
+    func prefixesAndBF16() throws {
+        let manifest = try ModelManifest.load(directory: qwen2vlTiny)
+        let vlm = try #require(manifest.fusion.vlm)
+        let source = try SafeTensorsFile(path: qwen2vlTiny.appendingPathComponent(vlm.weights).path)
+        let renamed = FileManager.default.temporaryDirectory.appendingPathComponent("qwen2vl-language-model-\(UUID().uuidString.prefix(8)).safetensors")
+        defer { try? FileManager.default.removeItem(at: renamed) }
+        try writeSafeTensors(try source.names.map { name in
+            ("model.language_model." + name.dropFirst("model.".count), source.entries[name]!.shape, try source.floats(name))
+        }, to: renamed)
+        let decoder = try tinyDecoder()
+        let moved = try Qwen2Decoder(weights: SafeTensorsFile(path: renamed.path), config: vlm.decoder)
+        #expect(moved.prefix == "model.language_model.")
+        let embeddings = [try reference.floats("mrope.0.embeds")]
+        let positions = [RopePositions(segments: [.sequential(count: embeddings[0].count / 64)])]
+        let fp32 = try run(decoder, embeddings: embeddings, positions: positions, mask: .causal)[0]
+        #expect(try run(moved, embeddings: embeddings, positions: positions, mask: .causal)[0] == fp32)
+        if ComputePrecision.bf16Available {
+            let bf16 = try Qwen2Decoder(weights: SafeTensorsFile(path: renamed.path), config: vlm.decoder, precision: .bf16)
+            let states = try run(bf16, embeddings: embeddings, positions: positions, mask: .causal)[0]
+            #expect(Comparison(states, fp32).cosine >= 0.999, "\(Comparison(states, fp32))")
+        }
+    }
 }

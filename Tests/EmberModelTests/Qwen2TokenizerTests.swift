@@ -4,8 +4,10 @@ import Testing
 
 /// The Qwen2 byte-level BPE tokenizer against Hugging Face `tokenizers` 0.23 on the real
 /// Qwen vocabulary (`Ops/model-fetch qwen2-tokenizer`, which Ops/test runs): ids, decodes and
-/// U+FFFD handling for every line of Fixtures/qwen2-tokenizer/corpus.jsonl (expected.json is
-/// made by Ops/reference/qwen2_tokenizer_fixture.py).
+/// U+FFFD handling for every line of Fixtures/qwen2-tokenizer/corpus.jsonl and 1,000 seeded
+/// random texts. expected.json is made by Ops/reference/qwen2_tokenizer_fixture.py; with the
+/// reference venv (Ops/model-python-env), `… qwen2_tokenizer_fixture.py --check` regenerates
+/// it and fails when it differs from the committed file.
 let qwen2TokenizerFixtures = fixtures.appendingPathComponent("qwen2-tokenizer")
 let realQwen2Tokenizer = Result { () throws(ModelError) -> Qwen2Tokenizer in try Qwen2Tokenizer(tokenizerJSON: .qwen2TokenizerFile) }
 
@@ -28,25 +30,66 @@ extension URL {
 
 /// One corpus line and what `tokenizers` made of it.
 struct Qwen2TokenizerCase: Decodable {
+    /// Only in `random` (the corpus keeps its texts in corpus.jsonl).
+    var text: String?
     let ids: [Int32]
     let decoded: String
     let halfDecoded: String
-    let decodedWithoutSpecial: String
+    var decodedWithoutSpecial: String?
 
     enum CodingKeys: String, CodingKey {
-        case ids, decoded
+        case text, ids, decoded
         case halfDecoded = "half_decoded"
         case decodedWithoutSpecial = "decoded_without_special"
+    }
+}
+
+struct Qwen2TokenizerExpected: Decodable {
+    let cases: [Qwen2TokenizerCase]
+    let random: [Qwen2TokenizerCase]
+    let randomDecode: [RandomDecode]
+
+    /// Ids no text encodes to, and what `tokenizers` decodes them to.
+    struct RandomDecode: Decodable {
+        let ids: [Int32]
+        let decoded: String
+        let decodedWithoutSpecial: String
+
+        enum CodingKeys: String, CodingKey {
+            case ids, decoded
+            case decodedWithoutSpecial = "decoded_without_special"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case cases, random
+        case randomDecode = "random_decode"
+    }
+
+    static func load() throws -> Self {
+        try JSONDecoder().decode(Self.self, from: Data(contentsOf: qwen2TokenizerFixtures.appendingPathComponent("expected.json")))
     }
 }
 
 func qwen2TokenizerCorpus() throws -> [(text: String, expected: Qwen2TokenizerCase)] {
     let corpus = try String(contentsOf: qwen2TokenizerFixtures.appendingPathComponent("corpus.jsonl"), encoding: .utf8)
         .split(separator: "\n").map { try JSONDecoder().decode(String.self, from: Data($0.utf8)) }
-    struct Expected: Decodable { let cases: [Qwen2TokenizerCase] }
-    let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: qwen2TokenizerFixtures.appendingPathComponent("expected.json")))
+    let expected = try Qwen2TokenizerExpected.load()
     #expect(corpus.count == expected.cases.count, "corpus and expected.json differ in length: re-run Ops/reference/qwen2_tokenizer_fixture.py")
     return Array(zip(corpus, expected.cases))
+}
+
+/// Records the first differing id of `text` with the tokens around it; true when equal.
+func expectSameIDs(_ tokenizer: Qwen2Tokenizer, _ text: String, _ expected: [Int32], _ what: String) -> Bool {
+    let ids = tokenizer.encode(text)
+    guard ids != expected else { return true }
+    let at = zip(ids, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ids.count, expected.count)
+    Issue.record("""
+        \(what) \(String(reflecting: text)): ids differ from index \(at): \
+        got \(ids[at...].prefix(8)) (\(String(reflecting: tokenizer.decode(Array(ids[at...].prefix(8)))))), \
+        expected \(expected[at...].prefix(8)) (\(String(reflecting: tokenizer.decode(Array(expected[at...].prefix(8))))))
+        """)
+    return false
 }
 
 @Suite("Qwen2 tokenizer: byte-level BPE from tokenizer.json, parity with tokenizers")
@@ -58,16 +101,8 @@ struct Qwen2TokenizerTests {
         #expect(corpus.count >= 200)
         var mismatches = 0
         for (line, (text, expected)) in corpus.enumerated() {
+            if !expectSameIDs(tokenizer, text, expected.ids, "line \(line + 1)") { mismatches += 1 }
             let ids = tokenizer.encode(text)
-            if ids != expected.ids {
-                mismatches += 1
-                let at = zip(ids, expected.ids).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(ids.count, expected.ids.count)
-                Issue.record("""
-                    line \(line + 1) \(String(reflecting: text)): ids differ from index \(at): \
-                    got \(ids[at...].prefix(8)) (\(String(reflecting: tokenizer.decode(Array(ids[at...].prefix(8)))))), \
-                    expected \(expected.ids[at...].prefix(8)) (\(String(reflecting: tokenizer.decode(Array(expected.ids[at...].prefix(8))))))
-                    """)
-            }
             #expect(tokenizer.decode(expected.ids) == expected.decoded, "line \(line + 1): decode")
             #expect(tokenizer.decode(Array(expected.ids.prefix(expected.ids.count / 2))) == expected.halfDecoded, "line \(line + 1): decode of the first half")
             #expect(tokenizer.decode(expected.ids, skipSpecialTokens: true) == expected.decodedWithoutSpecial, "line \(line + 1): decode without special tokens")
@@ -78,6 +113,54 @@ struct Qwen2TokenizerTests {
             }
         }
         #expect(mismatches == 0, "\(mismatches) of \(corpus.count) lines differ")
+    }
+
+    @Test("1,000 seeded random texts (marks that reorder, jamo, new code points, added tokens) encode and decode as tokenizers does")
+    func randomParity() throws {
+        let tokenizer = try loadQwen2Tokenizer()
+        let cases = try Qwen2TokenizerExpected.load().random
+        #expect(cases.count == 1000)
+        var mismatches = 0
+        for (index, expected) in cases.enumerated() {
+            let text = try #require(expected.text)
+            if !expectSameIDs(tokenizer, text, expected.ids, "random \(index)") { mismatches += 1 }
+            #expect(tokenizer.decode(expected.ids) == expected.decoded, "random \(index): decode")
+            #expect(tokenizer.decode(Array(expected.ids.prefix(expected.ids.count / 2))) == expected.halfDecoded, "random \(index): decode of the first half")
+        }
+        #expect(mismatches == 0, "\(mismatches) of \(cases.count) random texts differ")
+    }
+
+    @Test("500 random id sequences (lone bytes, cut characters, added tokens anywhere) decode as tokenizers does")
+    func randomDecode() throws {
+        let tokenizer = try loadQwen2Tokenizer()
+        let cases = try Qwen2TokenizerExpected.load().randomDecode
+        #expect(cases.count == 500)
+        for (index, expected) in cases.enumerated() {
+            // Scalar comparison: U+FFFD placement matters, canonical equivalence must not hide it.
+            #expect(tokenizer.decode(expected.ids).unicodeScalars.elementsEqual(expected.decoded.unicodeScalars),
+                    "random ids \(index) \(expected.ids): \(String(reflecting: tokenizer.decode(expected.ids))) vs \(String(reflecting: expected.decoded))")
+            #expect(tokenizer.decode(expected.ids, skipSpecialTokens: true).unicodeScalars.elementsEqual(expected.decodedWithoutSpecial.unicodeScalars),
+                    "random ids \(index) \(expected.ids) without special tokens")
+        }
+    }
+
+    @Test("one tokenizer shared by concurrent tasks (one word cache) gives every line its ids")
+    func concurrentEncoding() async throws {
+        let tokenizer = try loadQwen2Tokenizer()
+        let corpus = try qwen2TokenizerCorpus()
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for task in 0..<4 {
+                group.addTask {
+                    // Each task walks the corpus from another start, so cache writes interleave.
+                    (0..<corpus.count).filter { step in
+                        let (text, expected) = corpus[(step + task * 67) % corpus.count]
+                        return tokenizer.encode(text) != expected.ids
+                    }.count
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
     }
 
     @Test("the corpus covers what it is meant to: scripts, emoji sequences, special tokens, odd whitespace")
@@ -256,7 +339,8 @@ struct Qwen2TokenizerFileTests {
         #expect(key(try Self.json { Self.model(&$0) { $0["continuing_subword_prefix"] = "##" } }) == "model.continuing_subword_prefix")
         #expect(key(try Self.json { Self.model(&$0) { $0["merges"] = nil } }) == "model.merges")
         #expect(key(try Self.json { Self.model(&$0) { $0["vocab"] = ["a": 0] } }) == "model.vocab")
-        #expect(key(try Self.json { Self.model(&$0) { var v = $0["vocab"] as! [String: Int]; v["zz"] = 5; $0["vocab"] = v } }) == "model.vocab[zz]")
+        #expect(key(try Self.json { Self.model(&$0) { var v = $0["vocab"] as! [String: Int]; v["zz"] = 5; $0["vocab"] = v } }) == "model.vocab")
+        #expect(key(try Self.json { Self.model(&$0) { var v = $0["vocab"] as! [String: Int]; v["zz"] = -3; $0["vocab"] = v } }) == "model.vocab[zz]")
         #expect(key(try Self.json(merges: ["a b c"])) == "model.merges[0]")
         #expect(key(try Self.json(extra: ["ab"], merges: ["a b", "q zz"])) == "model.merges[1]")
         #expect(key(try Self.json(merges: [["a", "b"]])) == "model.merges[0]")  // "ab" is not a token
@@ -272,6 +356,8 @@ struct Qwen2TokenizerFileTests {
         #expect(key(try Self.json(added: [["id": 300, "content": "<x>", "special": true, "lstrip": true]])) == "added_tokens[0].lstrip")
         #expect(key(try Self.json(added: [["id": 300, "content": ""]])) == "added_tokens[0]")
         #expect(key(try Self.json(added: [["id": 7, "content": "a"]])) == "added_tokens[0]")  // "a" is id 97
+        #expect(key(try Self.json(added: [["id": 2_000_000_000, "content": "<huge>"]])) == "added_tokens[0]")  // no 2-billion-entry table
+        #expect(key(try Self.json { Self.model(&$0) { var v = $0["vocab"] as! [String: Int]; v["zz"] = 1 << 30; $0["vocab"] = v } }) == "model.vocab[zz]")
         let missing = URL(fileURLWithPath: "/nonexistent/tokenizer.json")
         #expect(throws: ModelError.self) { try Qwen2Tokenizer(tokenizerJSON: missing) }
         do {

@@ -21,11 +21,12 @@ enum ByteLevel {
         return table
     }()
 
-    /// The inverse table: the byte a character stands for, `nil` for other characters.
-    static let byteOfCharacter: [Unicode.Scalar: UInt8] = {
-        var map: [Unicode.Scalar: UInt8] = [:]
-        for (byte, scalar) in characterOfByte.enumerated() { map[scalar] = UInt8(byte) }
-        return map
+    /// The inverse table, indexed by character value (all are below U+0144): the byte a
+    /// character stands for, -1 for other characters.
+    static let byteOfCharacter: [Int16] = {
+        var table = [Int16](repeating: -1, count: 0x144)
+        for (byte, scalar) in characterOfByte.enumerated() { table[Int(scalar.value)] = Int16(byte) }
+        return table
     }()
 
     /// The bytes a vocabulary token stands for. A token with a character outside the table
@@ -33,10 +34,11 @@ enum ByteLevel {
     /// not be) decodes to its own UTF-8, as the `tokenizers` ByteLevel decoder does.
     static func bytes(ofToken token: String) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(token.unicodeScalars.count)
+        bytes.reserveCapacity(token.utf8.count)
         for scalar in token.unicodeScalars {
-            guard let byte = byteOfCharacter[scalar] else { return Array(token.utf8) }
-            bytes.append(byte)
+            let value = Int(scalar.value)
+            guard value < byteOfCharacter.count, byteOfCharacter[value] >= 0 else { return Array(token.utf8) }
+            bytes.append(UInt8(byteOfCharacter[value]))
         }
         return bytes
     }

@@ -43,12 +43,22 @@ enum Qwen2PreTokenizer {
         if scalar.value < 128 { return asciiClasses[Int(scalar.value)] }
         let properties = scalar.properties
         if properties.isWhitespace { return .whitespace }
+        let letterOrNumber: Class
         switch properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
-        case .decimalNumber, .letterNumber, .otherNumber: return .number
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: letterOrNumber = .letter
+        case .decimalNumber, .letterNumber, .otherNumber: letterOrNumber = .number
         default: return .other
         }
+        // A character assigned after the regex engine's Unicode version is unassigned (Cn)
+        // to it, so `other`.
+        guard let age = properties.age, age.major < regexUnicodeVersion.major
+            || (age.major == regexUnicodeVersion.major && age.minor <= regexUnicodeVersion.minor) else { return .other }
+        return letterOrNumber
     }
+
+    /// The Unicode version of the Oniguruma tables inside `tokenizers` 0.23: letters of
+    /// 16.0 (U+1C89) are `\p{L}` to it, those of 17.0 (U+16EA6) are not.
+    static let regexUnicodeVersion = (major: 16, minor: 0)
 
     /// The pre-tokens of `text` (UTF-8) as byte ranges, in order, covering all of it.
     static func split(_ text: ArraySlice<UInt8>) -> [Range<Int>] {

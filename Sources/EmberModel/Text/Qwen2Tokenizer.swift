@@ -95,14 +95,51 @@ public struct Qwen2Tokenizer: Sendable {
     /// no such added token.
     public func id(ofSpecial token: String) -> Int32? { idOfAddedToken[token] }
 
-    /// NFC of UTF-8 text. Text of characters below U+0300 (ASCII, Latin-1, Latin Extended) and
-    /// of scripts that never compose is NFC already; the rest goes through Foundation.
+    /// NFC of UTF-8 text as `tokenizers` computes it: with Unicode 9.0 data (its
+    /// `unicode-normalization-alignments` tables), so a character assigned later is an
+    /// unassigned starter that neither moves nor composes (e.g. U+1DF6, 10.0, stays after
+    /// U+0345). Text of characters below U+0300 and of scripts that never compose is NFC
+    /// already; the rest is cut at post-9.0 characters and each piece goes through the standard
+    /// library's NFC (the one String comparison uses; public, underscored). Foundation's
+    /// `precomposedStringWithCanonicalMapping` on Linux is not used: it neither composes a
+    /// Hangul LV syllable with a trailing jamo nor reorders combining marks.
     static func nfc(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         if bytes.allSatisfy({ $0 < 0xCC }) { return Array(bytes) }
         let text = String(decoding: bytes, as: UTF8.self)
         if text.unicodeScalars.allSatisfy(isNFCStable) { return Array(bytes) }
-        return Array(text.precomposedStringWithCanonicalMapping.utf8)
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(bytes.count)
+        var piece = String.UnicodeScalarView()
+        func flush() {
+            guard !piece.isEmpty else { return }
+            normalized.append(contentsOf: String(piece)._nfcCodeUnits)
+            piece = String.UnicodeScalarView()
+        }
+        for scalar in text.unicodeScalars {
+            if let parts = nonStarterDecompositions[scalar.value] {
+                // The standard library does not reorder these four characters' marks against
+                // the marks before them: hand it their decomposition (NFC never keeps them).
+                piece.append(contentsOf: parts.map { Unicode.Scalar($0)! })
+            } else if let age = scalar.properties.age, age.major > normalizerUnicodeVersion.major
+                || (age.major == normalizerUnicodeVersion.major && age.minor > normalizerUnicodeVersion.minor) {
+                flush()
+                normalized.append(contentsOf: String(scalar).utf8)
+            } else {
+                piece.append(scalar)
+            }
+        }
+        flush()
+        return normalized
     }
+
+    /// The Unicode version of `tokenizers`' NFC data (see `nfc`).
+    static let normalizerUnicodeVersion = (major: 9, minor: 0)
+
+    /// The canonical decompositions that start with a non-starter (Unicode's
+    /// "non-starter decompositions"): U+0344, U+0F73, U+0F75, U+0F81.
+    private static let nonStarterDecompositions: [UInt32: [UInt32]] = [
+        0x0344: [0x0308, 0x0301], 0x0F73: [0x0F71, 0x0F72], 0x0F75: [0x0F71, 0x0F74], 0x0F81: [0x0F71, 0x0F80],
+    ]
 
     /// Characters that NFC leaves alone wherever they stand: not decomposed, combining class
     /// 0, never the second character of a composition (checked over all of Unicode by

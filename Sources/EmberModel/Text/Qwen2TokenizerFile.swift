@@ -72,11 +72,15 @@ struct Qwen2TokenizerFile {
         guard let vocab = model["vocab"] as? [String: Any], !vocab.isEmpty else {
             throw ModelError.invalidConfig(key: "model.vocab", reason: "missing or empty")
         }
-        var seen = Set<Int32>()
+        var tokenOfID: [Int32: String] = [:]
         vocabulary.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = Self.tokenID(value), seen.insert(id).inserted else {
-                throw ModelError.invalidConfig(key: "model.vocab[\(token)]", reason: "\(value) is not a non-negative id used once")
+            guard let id = Self.tokenID(value) else {
+                throw ModelError.invalidConfig(key: "model.vocab[\(token)]", reason: "\(value) is not an id in 0..<\(Self.idLimit)")
+            }
+            if let other = tokenOfID.updateValue(token, forKey: id) {
+                let pair = [other, token].sorted().map { "\"\($0)\"" }.joined(separator: " and ")
+                throw ModelError.invalidConfig(key: "model.vocab", reason: "id \(id) is used by both \(pair)")
             }
             vocabulary[token] = id
         }
@@ -102,7 +106,7 @@ struct Qwen2TokenizerFile {
         for (index, entry) in list.enumerated() {
             let key = "added_tokens[\(index)]"
             guard let id = Self.tokenID(entry["id"] as Any), let content = entry["content"] as? String, !content.isEmpty else {
-                throw ModelError.invalidConfig(key: key, reason: "needs an id and a non-empty content")
+                throw ModelError.invalidConfig(key: key, reason: "needs an id in 0..<\(Self.idLimit) and a non-empty content")
             }
             for flag in ["lstrip", "rstrip", "single_word"] where entry[flag] as? Bool == true {
                 throw ModelError.invalidConfig(key: "\(key).\(flag)", reason: "true is not supported (Qwen2's added tokens match their exact text)")
@@ -115,9 +119,13 @@ struct Qwen2TokenizerFile {
         }
     }
 
-    /// A JSON number that is a whole non-negative id below 2³¹.
+    /// Ids stay below this (Qwen's largest is 151,668): a file with a huge id would make the
+    /// id-indexed decode table allocate gigabytes.
+    static let idLimit = 1 << 22
+
+    /// A JSON number that is a whole id in 0..<idLimit.
     private static func tokenID(_ value: Any) -> Int32? {
-        guard let id = value as? Int, id >= 0, id < Int(Int32.max) else { return nil }
+        guard let id = value as? Int, id >= 0, id < idLimit else { return nil }
         return Int32(id)
     }
 

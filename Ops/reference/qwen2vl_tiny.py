@@ -16,7 +16,7 @@ added tokens), so the tiny models read real Qwen token ids. Writes:
 
 each with reference.safetensors (metadata: the items' texts, FIXTURE_VERSION) and, in
 qwen2vl-tiny/reference/, a bare Qwen2Model (qwen2-decoder.safetensors + .json) for the
-plain-RoPE causal decoder test. Every reference runs in fp32.
+plain-RoPE causal decoder test and the GME model's Hugging Face checkpoint (hf/). Every reference runs in fp32.
 """
 import json
 import os
@@ -89,7 +89,8 @@ def gme(tokenizer_json, root, refs):
     torch.manual_seed(SEED)
     model = Qwen2VLForConditionalGeneration(config).eval()
     randomize(model)
-    hf = os.path.join(tempfile.mkdtemp(), "qwen2vl-tiny-hf")
+    # Kept as the converter's test input (VLMFusionCLITests runs Ops/convert-qwen2vl on it).
+    hf = os.path.join(root, "qwen2vl-tiny", "reference", "hf")
     model.save_pretrained(hf)
     import shutil
     shutil.copyfile(tokenizer_json, os.path.join(hf, "tokenizer.json"))

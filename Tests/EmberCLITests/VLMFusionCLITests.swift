@@ -69,4 +69,24 @@ struct VLMFusionCLITests {
         let bad = try runEmber(["embed", "--video", broken.path], environment: environment)
         #expect(bad.status == 1 && bad.output.contains("ember: media_invalid:"), "\(bad.output)")
     }
+
+    @Test("Ops/convert-qwen2vl turns the tiny Hugging Face checkpoint into the same model ember embed reads; bad options are refused")
+    func converter() throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let converter = repository.appendingPathComponent("Ops/convert-qwen2vl")
+        let source = qwen2vlRoot + "/qwen2vl-tiny/reference/hf"
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vlm-converted-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let converted = try runProgram(converter, [source, out.path, "--id", "qwen2vl-tiny", "--image-size", "56", "--order", "vision,text",
+                                                   "--matryoshka", "64,32", "--instruction", "Represent the user's input."])
+        #expect(converted.status == 0, "\(converted.output)")
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: qwen2vlRoot + "/qwen2vl-tiny/manifest.json"))) as? NSDictionary
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as? NSDictionary
+        #expect(manifest == original, "the CLI writes the manifest the generator's conversion wrote")
+        let a = try record(try runEmber(["embed", "--model", out.path, "--title", "a cat", "--encoding", "f32"]).output)
+        let b = try record(try runEmber(["embed", "--model", qwen2vlRoot + "/qwen2vl-tiny", "--title", "a cat", "--encoding", "f32"]).output)
+        #expect(a.model == b.model && a.vector == b.vector)
+        let bad = try runProgram(converter, [source, out.path + "-bad", "--image-size", "50"])
+        #expect(bad.status != 0 && bad.output.contains("multiple of patch_size"), "\(bad.output)")
+    }
 }

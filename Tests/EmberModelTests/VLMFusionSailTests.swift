@@ -36,4 +36,19 @@ struct VLMFusionSailTests {
             #expect(abs(results[i].modalities.audioSeconds - Double(input.logMel?.frames ?? 0) / 100) < 1e-9)
         }
     }
+
+    @Test("the whole SAIL-style model in bf16 stays within cosine 0.999 of fp32 (AVX512-BF16 CPUs; elsewhere bf16 is refused)")
+    func bf16WholeModel() throws {
+        guard ComputePrecision.bf16Available else {
+            #expect(throws: ModelError.self) { try EmbeddingEngine(modelDirectory: qwen2vlTinySail, precision: .bf16) }
+            return
+        }
+        let reference = try VLMReference(qwen2vlTiny)
+        let frames = reference.shape("sail.0.frames"), mel = reference.shape("sail.0.mel")
+        let input = ItemInput(text: "A cat opens the fridge", frames: FrameBatch(size: frames[2], count: frames[0], values: try reference.floats("sail.0.frames")),
+                              logMel: LogMel(bins: mel[0], frames: mel[1], values: try reference.floats("sail.0.mel")))
+        let fp32 = try EmbeddingEngine(modelDirectory: qwen2vlTinySail).embed([input])[0].vector
+        let bf16 = try EmbeddingEngine(modelDirectory: qwen2vlTinySail, precision: .bf16).embed([input])[0].vector
+        #expect(Comparison(bf16, fp32).cosine >= 0.999, "\(Comparison(bf16, fp32))")
+    }
 }

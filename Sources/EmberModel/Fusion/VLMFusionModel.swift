@@ -35,8 +35,9 @@ public final class VLMFusionModel: Sendable {
     /// The Matryoshka sizes, largest first.
     public let matryoshka: [Int]
 
-    /// Loads every part the manifest names; `precision` .bf16 runs the decoder's linear
-    /// layers in bf16 (the vision tower, perceiver and adapter stay fp32).
+    /// Loads every part the manifest names; `precision` .bf16 runs the linear layers and
+    /// attention products of the decoder, vision tower and perceiver (and the Whisper
+    /// encoder's) in bf16 with fp32 sums; the audio adapter, norms and pooling stay fp32.
     public init(directory: URL, manifest: ModelManifest, precision: ComputePrecision = .fp32) throws {
         guard let config = manifest.fusion.vlm, let text = manifest.towers.text, let tokenizerFile = text.tokenizerJson else {
             throw ModelError.invalidConfig(key: "fusion.vlm", reason: "missing")
@@ -55,13 +56,13 @@ public final class VLMFusionModel: Sendable {
         if let tower = manifest.towers.vision, let visionConfig = tower.qwen2Vision {
             let weights = try file(tower.weights)
             let prefix = weights.entries["model.visual.patch_embed.proj.weight"] != nil ? "model.visual." : "visual."
-            vision = try Qwen2VisionTransformer(weights: weights, prefix: prefix, config: visionConfig)
+            vision = try Qwen2VisionTransformer(weights: weights, prefix: prefix, config: visionConfig, precision: precision)
             frameSize = tower.preprocessing.size
         } else {
             vision = nil
             frameSize = nil
         }
-        perceiver = try config.perceiver.map { try Perceiver(weights: fusionFile!, config: $0) }  // fusion_weights checked by the manifest
+        perceiver = try config.perceiver.map { try Perceiver(weights: fusionFile!, config: $0, precision: precision) }  // fusion_weights checked by the manifest
         if let tower = manifest.towers.audio, let adapter = config.audioAdapter {
             audio = try WhisperEncoder(weights: file(tower.weights), config: tower.config, precision: precision)
             audioAdapter = try AudioAdapter(weights: fusionFile!, config: adapter)

@@ -94,7 +94,7 @@ public struct MediaModelProcessor: ItemProcessor {
             let (prepared, transcript) = item
             switch result {
             case .success(let embedding):
-                var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities)
+                var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities, matryoshka: embedding.matryoshka)
                 item.transcript = transcript
                 if let head { head.apply(to: &item, engineModelID: engine.modelID) }
                 do {

@@ -144,7 +144,7 @@ public final class EmbeddingEngine: Sendable {
             sentenceEncoder = nil
         }
         if let v = manifest.towers.vision {
-            vision = try EfficientNetLite(weights: try file(v.weights), config: v.config)
+            vision = try EfficientNetLite(weights: try file(v.weights), config: v.config, precision: self.precision)
             widths[.vision] = v.config.headChannels
         } else {
             vision = nil

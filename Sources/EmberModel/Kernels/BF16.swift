@@ -24,11 +24,8 @@ package final class BF16Weights: @unchecked Sendable {
     let inFeatures: Int
     let packed: UnsafeMutablePointer<UInt16>
 
-    package init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
-        self.outFeatures = outFeatures
-        self.inFeatures = inFeatures
-        packed = .allocate(capacity: ember_bf16_packed_count(Int32(outFeatures), Int32(inFeatures)))
-        ember_bf16_pack(weight, Int32(outFeatures), Int32(inFeatures), packed)
+    package convenience init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
+        self.init(weight, outFeatures: outFeatures, inFeatures: inFeatures, rowStride: inFeatures, columnStride: 1)
     }
 
     /// Packs a strided view: w[row, column] = weight[row · rowStride + column · columnStride]

@@ -178,8 +178,9 @@ struct BenchEngine: ParsableCommand {
     }
 
     /// Wall seconds and process CPU seconds (user + system, all threads) per call, after one
-    /// warm-up call, over at least `seconds` of wall time.
-    private func timedWithCPU(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+    /// warm-up call, over at least `atLeast` (default `seconds`) of wall time.
+    private func timedWithCPU(atLeast: Double? = nil, _ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        let seconds = atLeast ?? seconds
         try body()
         var runs = 0
         let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
@@ -192,27 +193,12 @@ struct BenchEngine: ParsableCommand {
         return (elapsed / Double(runs), (processCPUSeconds() - cpuStart) / Double(runs))
     }
 
-    /// Seconds per call, after one warm-up call, over at least `atLeast` (default `seconds`).
-    private func timed(atLeast: Double? = nil, _ body: () throws -> Void) rethrows -> Double {
-        let seconds = atLeast ?? seconds
-        try body()
-        var runs = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed: Double = 0
-        repeat {
-            try body()
-            runs += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        } while elapsed < seconds
-        return elapsed / Double(runs)
-    }
-
     /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384), split as the engine splits it.
     private func sgemmPeak(threads: Int) -> Double {
         let (m, n, k) = (1024, 1536, 384)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        let time = timed(atLeast: min(seconds, 1)) { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }
+        let time = timedWithCPU(atLeast: min(seconds, 1)) { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }.wall
         return 2 * Double(m * n * k) / time / 1e9
     }
 }

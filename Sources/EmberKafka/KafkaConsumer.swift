@@ -67,7 +67,21 @@ public final class KafkaConsumer: @unchecked Sendable {
         var tracker = OffsetTracker()
         /// The watermark last handed to librdkafka's offset store.
         var stored: KafkaOffset?
+        /// Where fetching started, for a partition nothing was read from since its
+        /// assignment (librdkafka's position stays unknown until a message is consumed).
+        var start: StartOffset = .unasked
     }
+
+    private enum StartOffset {
+        case unasked
+        /// The group's committed offset could not be read; ask again after this instant.
+        case retry(after: ContinuousClock.Instant)
+        /// The committed offset, or `nil` when the group has none (then `auto.offset.reset` decides).
+        case committed(KafkaOffset?)
+    }
+
+    /// How long a failed committed-offset request waits before it is asked again.
+    private static let startOffsetRetryInterval = Duration.seconds(10)
 
     /// Creates the consumer and subscribes; partitions arrive as `.assigned` events from `poll`.
     public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "ember.kafka.consumer")) throws(KafkaError) {
@@ -266,17 +280,80 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
-    /// Assigned partitions with messages not yet polled, from cached Fetch watermarks (no
-    /// broker request). A partition not fetched yet counts; so does one not read from
-    /// since its assignment (its position is unknown) that holds any message.
+    /// Assigned partitions with messages not yet polled, from cached Fetch watermarks and
+    /// positions (no broker request, except once per assignment, below). A partition not
+    /// fetched yet counts.
+    ///
+    /// librdkafka knows no position for a partition nothing was consumed from since its
+    /// assignment, so for those the group's committed offset (asked once per assignment;
+    /// again after a failure) tells where fetching started: an idle partition that only
+    /// holds retained, already processed records must not count, or it would cap the busy
+    /// partitions at their fair share of the window for as long as it stays idle.
     public func backloggedPartitions() -> Set<KafkaTopicPartition> {
         let assigned = state.withLock { Array($0.partitions.keys) }
         let positions = client.positions(assigned)
-        return Set(assigned.filter { partition in
-            guard let watermarks = client.cachedWatermarks(partition) else { return true }
-            guard let position = positions[partition] ?? nil else { return watermarks.high > watermarks.low }
-            return watermarks.high > position.rawValue
-        })
+        var backlogged = Set<KafkaTopicPartition>()
+        var unread: [KafkaTopicPartition: (low: Int64, high: Int64)] = [:]
+        for partition in assigned {
+            guard let watermarks = client.cachedWatermarks(partition) else {
+                backlogged.insert(partition)
+                continue
+            }
+            if let position = positions[partition] ?? nil {
+                if watermarks.high > position.rawValue { backlogged.insert(partition) }
+            } else if watermarks.high > watermarks.low {
+                unread[partition] = watermarks
+            }
+        }
+        guard !unread.isEmpty else { return backlogged }
+        let starts = startOffsets(of: Array(unread.keys))
+        for (partition, watermarks) in unread {
+            guard case .committed(let committed)? = starts[partition] else {
+                backlogged.insert(partition)  // start unknown: count it, as before the fetch
+                continue
+            }
+            let start: Int64
+            switch (committed, configuration.autoOffsetReset) {
+            case (let offset?, _) where offset.rawValue >= watermarks.low: start = offset.rawValue
+            case (_, .latest): continue  // starts at the end: only new records count, and they set a position
+            default: start = watermarks.low
+            }
+            if watermarks.high > start { backlogged.insert(partition) }
+        }
+        return backlogged
+    }
+
+    /// The start offsets of `partitions`, asking the group coordinator for those not
+    /// asked yet since their assignment (1 s at most; a failure is retried later).
+    private func startOffsets(of partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: StartOffset] {
+        let now = ContinuousClock.now
+        let toAsk = state.withLock { state in
+            partitions.filter { partition in
+                switch state.partitions[partition]?.start {
+                case .unasked?: true
+                case .retry(let after)?: now >= after
+                default: false
+                }
+            }
+        }
+        var answers: [KafkaTopicPartition: StartOffset] = [:]
+        if !toAsk.isEmpty {
+            do {
+                let committed = try client.committed(toAsk, timeoutMilliseconds: 1000)
+                for partition in toAsk { answers[partition] = .committed(committed[partition] ?? nil) }
+            } catch {
+                logger.debug("Kafka committed offsets unavailable", metadata: ["kafka.error": "\(error)"])
+                for partition in toAsk { answers[partition] = .retry(after: now + Self.startOffsetRetryInterval) }
+            }
+        }
+        return state.withLock { state in
+            var starts: [KafkaTopicPartition: StartOffset] = [:]
+            for partition in partitions where state.partitions[partition] != nil {
+                if let answer = answers[partition] { state.partitions[partition]!.start = answer }
+                starts[partition] = state.partitions[partition]!.start
+            }
+            return starts
+        }
     }
 
     public var isPaused: Bool { state.withLock { $0.paused } }

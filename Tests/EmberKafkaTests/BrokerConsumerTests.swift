@@ -134,6 +134,40 @@ struct BrokerConsumerTests {
         try second.close()
     }
 
+    @Test("after a restart, an idle partition holding only processed records is not backlogged; the busy one is")
+    func idlePartitionNotBacklogged() throws {
+        let topic = try makeTopic("idle", partitions: 2)
+        let group = TestBroker.uniqueName("idle")
+        _ = try produce(topic, count: 10, partition: 1)
+
+        // First run: everything on partition 1 is processed and committed.
+        let first = try KafkaConsumer(configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic]))
+        let seen = try pollEvents(first, seconds: 60) { $0.messages.count >= 10 }.messages
+        #expect(seen.count == 10)
+        for message in seen { #expect(first.markDone(message)) }
+        try first.close()
+
+        // New records arrive on partition 0 only; the restarted member reads a few of them.
+        _ = try produce(topic, count: 30, partition: 0)
+        var configuration = TestBroker.consumerConfiguration(bootstrap: bootstrap, group: group, topics: [topic])
+        configuration.maxMessagesPerPoll = 2
+        let second = try KafkaConsumer(configuration: configuration)
+        let read = try pollEvents(second, seconds: 60) { !$0.messages.isEmpty }.messages
+        #expect(!read.isEmpty && read.allSatisfy { $0.partition == KafkaPartition(0) }, "\(read.map(\.topicPartition))")
+        // Partition 1 holds 10 retained records but none to process: it must not count,
+        // or the fair share would cap partition 0 for as long as partition 1 stays idle.
+        // (Not polling meanwhile: partition 0 keeps its backlog; fetch responses still
+        // refresh the watermarks on librdkafka's threads.)
+        var backlogged = second.backloggedPartitions()
+        let deadline = Date().addingTimeInterval(30)
+        while backlogged != partitions(topic, 0) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            backlogged = second.backloggedPartitions()
+        }
+        #expect(backlogged == partitions(topic, 0), "backlogged: \(backlogged.sorted())")
+        try second.close()
+    }
+
     @Test("two members split the partitions; a leaving member's partitions move to the other")
     func groupRebalance() throws {
         let topic = try makeTopic("group", partitions: 4)

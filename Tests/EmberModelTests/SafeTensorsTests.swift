@@ -92,7 +92,7 @@ struct ManifestTests {
         let manifest = try ModelManifest.load(directory: tinyModel)
         #expect(manifest.id == "tiny-omni")
         #expect(manifest.towers.text?.config?.hiddenSize == 32)
-        #expect(manifest.towers.vision?.config.blocks.count == 3)
+        #expect(manifest.towers.vision?.config?.blocks.count == 3)
         #expect(manifest.towers.audio?.config.encoderAttentionHeads == 4)
         #expect(manifest.output.dim == 32 + 1280 + 32)
     }

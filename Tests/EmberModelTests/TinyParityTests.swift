@@ -48,7 +48,7 @@ struct TinyParityTests {
     @Test("EfficientNet-Lite features and logits match efficientnet_lite_pytorch (BN folded by the converter)")
     func efficientNet() throws {
         let vision = manifest.towers.vision!
-        let net = try EfficientNetLite(weights: try file(vision.weights), config: vision.config)
+        let net = try EfficientNetLite(weights: try file(vision.weights), config: vision.config!)
         let frames = try reference.floats("vision.frames")
         let features = try net.features(FrameBatch(size: vision.preprocessing.size, count: 3, values: frames), arena: ScratchArena())
         expectClose(features, try reference.floats("vision.features"), "vision features")
@@ -95,7 +95,7 @@ struct TinyParityTests {
         #expect(throws: ModelError.missingTensor("encoder/layer_2/self_attention/layer_norm/gamma")) {
             try WhisperEncoder(weights: try file("audio.safetensors"), config: audio)
         }
-        var vision = manifest.towers.vision!.config
+        var vision = manifest.towers.vision!.config!
         vision.blocks.removeLast()
         #expect(throws: ModelError.self) { try EfficientNetLite(weights: try file("vision.safetensors"), config: vision) }
     }

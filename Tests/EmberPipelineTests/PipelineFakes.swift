@@ -181,16 +181,34 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     let prepareDelay: Double
     let gate = DispatchSemaphore(value: 0)
     let gated: Bool
+    /// Admits `item-K` only once `K < admittedItems`, so the items that pass are the first
+    /// offsets and not whichever decode slots the semaphore happens to wake.
+    let gatedInItemOrder: Bool
+    private let itemOrderGate = NSCondition()
+    private var admittedItems = 0
 
-    init(prepareDelay: Double = 0, gated: Bool = false, embedsOneByOne: Bool = false, embedDelay: Double = 0) {
+    init(prepareDelay: Double = 0, gated: Bool = false, gatedInItemOrder: Bool = false, embedsOneByOne: Bool = false, embedDelay: Double = 0) {
         self.prepareDelay = prepareDelay
         self.gated = gated
+        self.gatedInItemOrder = gatedInItemOrder
         self.embedsOneByOne = embedsOneByOne
         self.embedDelay = embedDelay
     }
 
-    /// Lets `count` held prepares through (only when `gated`).
-    func open(_ count: Int) { for _ in 0..<count { gate.signal() } }
+    /// Lets `count` more held prepares through (only when `gated` or `gatedInItemOrder`).
+    func open(_ count: Int) {
+        if gatedInItemOrder {
+            itemOrderGate.withLock { admittedItems += count }
+            itemOrderGate.broadcast()
+        } else {
+            for _ in 0..<count { gate.signal() }
+        }
+    }
+
+    private func waitForItemOrderGate(_ itemID: String) {
+        let index = Int(itemID.split(separator: "-").last ?? "") ?? Int.max
+        itemOrderGate.withLock { while index >= admittedItems { itemOrderGate.wait() } }
+    }
 
     func prepare(_ event: UploadEvent) throws(ItemFailure) -> Prepared {
         let attempt = lock.withLock {
@@ -199,6 +217,7 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
             return preparedCount[event.itemID]!
         }
         if gated { gate.wait() }
+        if gatedInItemOrder { waitForItemOrderGate(event.itemID) }
         if prepareDelay > 0 { Thread.sleep(forTimeInterval: prepareDelay) }
         if event.itemID.hasPrefix("permanent") {
             throw ItemFailure(.mediaInvalid, "scripted permanent failure")

@@ -31,7 +31,9 @@ struct PipelineFatalProducerTests {
         configuration.deadLetterTopic = deadLetters
         configuration.metricsIntervalSeconds = 0
         configuration.drainTimeoutSeconds = 60
-        let processor = FakeProcessor(gated: true)
+        // In item order: the five acknowledged items are offsets 0–4, so the done watermark is
+        // exactly 5 (with a plain semaphore any five decode slots may pass, e.g. 0, 2, 3, 5, 7).
+        let processor = FakeProcessor(gatedInItemOrder: true)
         let pipeline = try EmbeddingPipeline(
             configuration: configuration, input: consumer, output: producer, processor: processor, logger: Logger(label: "fatal-test"))
         pipeline.start()

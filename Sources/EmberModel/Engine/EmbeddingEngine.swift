@@ -29,6 +29,15 @@ public struct ItemEmbedding: Sendable {
     /// Each present tower's pooled vector before fusion weighting: text is L2-normalized
     /// (sentence-transformers style), vision is the mean over frames, audio the mean over positions.
     public var towers: [Modality: [Float]]
+    /// The Matryoshka size of `vector` when the model has nested output sizes (VLM fusion), else nil.
+    public var matryoshka: Int?
+
+    public init(vector: [Float], modalities: ModalityCounts, towers: [Modality: [Float]], matryoshka: Int? = nil) {
+        self.vector = vector
+        self.modalities = modalities
+        self.towers = towers
+        self.matryoshka = matryoshka
+    }
 
     /// The vector as little-endian bytes of `dtype` (`f32` or `f16`).
     public func bytes(_ dtype: EmbeddingDType) -> [UInt8] {
@@ -91,6 +100,9 @@ public final class EmbeddingEngine: Sendable {
     public let vision: EfficientNetLite?
     public let audio: WhisperEncoder?
     public let fusion: LateFusion
+    /// The whole model when the manifest's fusion is `qwen2-vl-fusion` (one decoder reads
+    /// every modality's tokens); then the late-fusion towers above are nil.
+    public let fused: VLMFusionModel?
     let arenas: ArenaPool
     /// Threads one `embed` call may use (at least 1).
     public let threads: Int
@@ -119,6 +131,22 @@ public final class EmbeddingEngine: Sendable {
         self.threads = max(1, threads)
         if precision == .bf16 { _ = try PrecisionSetting.bf16.resolved() }  // throws without AVX512-BF16
         self.precision = precision
+        if manifest.fusion.kind == VLMFusionConfig.kind {
+            let model = try VLMFusionModel(directory: modelDirectory, manifest: manifest, precision: precision)
+            (fused, text, tokenizer, sentenceEncoder, vision, audio) = (model, nil, nil, nil, nil, nil)
+            fusion = LateFusion(order: [], widths: [:], weights: [:])
+            // The worker's largest item: its keyframes plus the cover, three audio chunks.
+            let scratch = model.scratchFloats(frames: 9, audioChunks: 3, threads: self.threads)
+            arenas = ArenaPool(initialFloats: scratch)
+            logger.info("model loaded", metadata: [
+                "scratch_mb": "\(String(format: "%.1f", Double(scratch * 4) / 1_048_576))", "model": "\(manifest.id)@\(manifest.weightsHash)",
+                "dim": "\(manifest.output.dim)", "fusion": "\(VLMFusionConfig.kind)", "order": "\(model.order.map(\.rawValue).joined(separator: ","))",
+                "attention": "\(model.config.attention.rawValue)", "pooling": "\(model.config.pooling.rawValue)",
+                "threads": "\(self.threads)", "blas_threads": "\(BLASThreads.count)", "precision": "\(self.precision.rawValue)",
+            ])
+            return
+        }
+        fused = nil
         func file(_ name: String) throws -> SafeTensorsFile {
             try SafeTensorsFile(path: modelDirectory.appendingPathComponent(name).path)
         }
@@ -143,9 +171,9 @@ public final class EmbeddingEngine: Sendable {
         } else {
             sentenceEncoder = nil
         }
-        if let v = manifest.towers.vision {
-            vision = try EfficientNetLite(weights: try file(v.weights), config: v.config, precision: self.precision)
-            widths[.vision] = v.config.headChannels
+        if let v = manifest.towers.vision, let config = v.config {
+            vision = try EfficientNetLite(weights: try file(v.weights), config: config, precision: self.precision)
+            widths[.vision] = config.headChannels
         } else {
             vision = nil
         }
@@ -220,6 +248,7 @@ public final class EmbeddingEngine: Sendable {
     /// Why the engine cannot embed `input`, or nil. This is the one place "an item has
     /// something to embed" is decided (`ModelError.noContent`), after media decoding.
     func problem(with input: ItemInput) -> ModelError? {
+        if let fused { return fused.problem(with: input) }
         let frames = input.frames.flatMap { $0.count > 0 ? $0 : nil }
         if input.text == nil && frames == nil && input.logMel == nil { return .noContent("no text, frames or audio the model can use") }
         if input.text != nil && text == nil && sentenceEncoder == nil { return .invalidInput("the model has no text tower") }
@@ -239,6 +268,16 @@ public final class EmbeddingEngine: Sendable {
 
     /// The towers and fusion over items that passed `problem(with:)`.
     private func embedValidated(_ inputs: [ItemInput]) throws -> [Result<ItemEmbedding, ModelError>] {
+        if let fused {
+            let outputs = try arenas.withArena { try fused.embed(inputs, arena: $0, threads: threads) }
+            return outputs.map { output in
+                guard output.vector.allSatisfy(\.isFinite) else {
+                    return .failure(.invalidInput("the embedding is not finite (NaN or infinity in the frames or log-mel?)"))
+                }
+                return .success(ItemEmbedding(vector: output.vector, modalities: output.modalities, towers: [:],
+                                              matryoshka: fused.matryoshka.count > 1 ? fused.dims : nil))
+            }
+        }
         var towers = [[Modality: [Float]]](repeating: [:], count: inputs.count)
         var counts = [ModalityCounts](repeating: ModalityCounts(), count: inputs.count)
 

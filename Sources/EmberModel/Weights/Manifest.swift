@@ -25,7 +25,8 @@ public struct ModelManifest: Codable, Sendable {
     }
 
     /// `architecture` `bert` carries `config` and `tokenizer`;
-    /// `universal-sentence-encoder` carries `use_config` and `sentencepiece`.
+    /// `universal-sentence-encoder` carries `use_config` and `sentencepiece`;
+    /// `qwen2-bpe` (the VLM-fusion model's text: the decoder's own tokenizer) carries `tokenizer_json`.
     public struct TextTower: Codable, Sendable {
         public var architecture: String
         public var weights: String
@@ -33,12 +34,15 @@ public struct ModelManifest: Codable, Sendable {
         public var tokenizer: WordPieceConfig?
         public var useConfig: UniversalSentenceEncoderConfig?
         public var sentencepiece: SentencePieceConfig?
+        public var tokenizerJson: String?
     }
 
+    /// `architecture` `efficientnet-lite` carries `config`; `qwen2-vl-vision` (VLM fusion) `qwen2_vision`.
     public struct VisionTower: Codable, Sendable {
         public var architecture: String
         public var weights: String
-        public var config: EfficientNetLiteConfig
+        public var config: EfficientNetLiteConfig?
+        public var qwen2Vision: Qwen2VisionConfig?
         public var preprocessing: VisionPreprocessing
     }
 
@@ -51,10 +55,13 @@ public struct ModelManifest: Codable, Sendable {
 
     public struct Fusion: Codable, Sendable {
         /// `late`: weighted concatenation of L2-normalized tower outputs, then a global L2.
+        /// `qwen2-vl-fusion`: one Qwen2 decoder reads every modality's tokens (`vlm`).
         public var kind: String
-        /// Towers in concatenation order.
+        /// Towers in concatenation order (late fusion) or in sequence order (VLM fusion).
         public var order: [Modality]
         public var weights: [Modality: Float]
+        /// The VLM-fusion model, when `kind` is `qwen2-vl-fusion`.
+        public var vlm: VLMFusionConfig?
     }
 
     public struct Output: Codable, Sendable {
@@ -88,6 +95,7 @@ public struct ModelManifest: Codable, Sendable {
     }
 
     func validate() throws {
+        if fusion.kind == VLMFusionConfig.kind { return try validateVLMFusion() }
         if let text = towers.text {
             switch text.architecture {
             case "bert":
@@ -106,10 +114,28 @@ public struct ModelManifest: Codable, Sendable {
             guard vision.architecture == "efficientnet-lite" else {
                 throw ModelError.invalidConfig(key: "towers.vision.architecture", reason: "\(vision.architecture) is not supported (efficientnet-lite)")
             }
+            if vision.config == nil { throw ModelError.invalidConfig(key: "towers.vision.config", reason: "missing") }
             if let problem = vision.preprocessing.problem {
                 throw ModelError.invalidConfig(key: "towers.vision.preprocessing", reason: problem)
             }
         }
+        try validateAudio()
+        guard fusion.kind == "late" else {
+            throw ModelError.invalidConfig(key: "fusion.kind", reason: "\(fusion.kind) is not supported (late, \(VLMFusionConfig.kind))")
+        }
+        var total = 0
+        for modality in fusion.order {
+            guard let width = width(of: modality) else {
+                throw ModelError.invalidConfig(key: "fusion.order", reason: "tower \(modality.rawValue) is not in the manifest")
+            }
+            total += width
+        }
+        guard total == output.dim else {
+            throw ModelError.invalidConfig(key: "output.dim", reason: "\(output.dim) but the fused towers give \(total)")
+        }
+    }
+
+    func validateAudio() throws {
         if let audio = towers.audio {
             guard audio.architecture == "whisper-encoder" else {
                 throw ModelError.invalidConfig(key: "towers.audio.architecture", reason: "\(audio.architecture) is not supported (whisper-encoder)")
@@ -125,17 +151,6 @@ public struct ModelManifest: Codable, Sendable {
                     reason: "\(frontEnd.windowFrames) frames, more than the encoder's \(2 * audio.config.maxSourcePositions)")
             }
         }
-        guard fusion.kind == "late" else { throw ModelError.invalidConfig(key: "fusion.kind", reason: "\(fusion.kind) is not supported (late)") }
-        var total = 0
-        for modality in fusion.order {
-            guard let width = width(of: modality) else {
-                throw ModelError.invalidConfig(key: "fusion.order", reason: "tower \(modality.rawValue) is not in the manifest")
-            }
-            total += width
-        }
-        guard total == output.dim else {
-            throw ModelError.invalidConfig(key: "output.dim", reason: "\(output.dim) but the fused towers give \(total)")
-        }
     }
 }
 
@@ -144,7 +159,7 @@ extension ModelManifest {
     public func width(of modality: Modality) -> Int? {
         switch modality {
         case .text: towers.text?.config?.hiddenSize ?? towers.text?.useConfig?.outputSize
-        case .vision: towers.vision?.config.headChannels
+        case .vision: towers.vision?.config?.headChannels
         case .audio: towers.audio?.config.dModel
         }
     }

@@ -70,7 +70,7 @@ public struct MediaModelProcessor: ItemProcessor {
         return zip(batch, results).map { prepared, result in
             switch result {
             case .success(let embedding):
-                var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities)
+                var item = EmbeddedItem(vector: embedding.vector, modalities: embedding.modalities, matryoshka: embedding.matryoshka)
                 if let head { head.apply(to: &item, engineModelID: engine.modelID) }
                 do {
                     item.semanticID = try semanticIDs?.semanticID(for: item.vector, itemID: prepared.itemID)

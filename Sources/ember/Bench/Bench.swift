@@ -5,5 +5,5 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Ember against references on this machine.",
-        subcommands: [BenchBLAS.self, BenchKafka.self, BenchDecode.self, BenchEngine.self, BenchModels.self, BenchPipeline.self, BenchSemantic.self])
+        subcommands: [BenchBLAS.self, BenchKafka.self, BenchDecode.self, BenchEngine.self, BenchFusion.self, BenchModels.self, BenchPipeline.self, BenchSemantic.self])
 }

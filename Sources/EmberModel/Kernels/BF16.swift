@@ -2,7 +2,7 @@ import CEmberBF16
 import Dispatch
 
 // Optional bf16 compute (`ComputePrecision.bf16`): the linear layers of the text and audio
-// towers round activations and weights to bf16 and sum in fp32 with AVX512-BF16
+// towers (and the vision tower's wider 1×1 convolutions) round activations and weights to bf16 and sum in fp32 with AVX512-BF16
 // `vdpbf16ps` (CEmberBF16), about twice the fp32 GEMM throughput of OpenBLAS on these
 // CPUs. Accuracy per tower is bounded in the tests (cosine ≥ 0.999 against fp32).
 
@@ -10,7 +10,8 @@ import Dispatch
 public enum ComputePrecision: String, Sendable, CaseIterable {
     /// IEEE single precision throughout (the parity-tested default).
     case fp32
-    /// bf16 products with fp32 sums in the text and audio linear layers; fp32 elsewhere.
+    /// bf16 products with fp32 sums in the text and audio linear layers and attention, and the
+    /// vision tower's wider 1×1 convolutions; fp32 elsewhere.
     case bf16
 
     /// Whether this CPU runs the bf16 kernels (AVX512-BF16).

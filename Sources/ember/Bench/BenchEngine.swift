@@ -17,7 +17,7 @@ struct BenchEngine: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Give the threads to OpenBLAS instead (engine threads 1, BLAS threads N): the engine before issue 11, for comparison.")
     var blasThreads = false
-    @Flag(help: "Text and audio linear layers and vision 1×1 convolutions in bf16 (AVX512-BF16), torch under bf16 autocast; prints each tower's cosine to fp32.") var bf16 = false
+    @Flag(help: "Ember in bf16 (AVX512-BF16: text and audio linear layers, vision 1×1 convolutions), torch's text and audio under bf16 autocast (its vision is faster in fp32); prints each tower's cosine to fp32.") var bf16 = false
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.5
     @Option(help: "Rounds; each measures every workload on Ember, then on torch.") var rounds: Int = 3
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?

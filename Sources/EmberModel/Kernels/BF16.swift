@@ -2,9 +2,9 @@ import CEmberBF16
 import Dispatch
 
 // Optional bf16 compute (`ComputePrecision.bf16`): the linear layers of the text and audio
-// towers (and the vision tower's wider 1×1 convolutions) round activations and weights to bf16 and sum in fp32 with AVX512-BF16
-// `vdpbf16ps` (CEmberBF16), about twice the fp32 GEMM throughput of OpenBLAS on these
-// CPUs. Accuracy per tower is bounded in the tests (cosine ≥ 0.999 against fp32).
+// towers and the vision tower's wider 1×1 convolutions round activations and weights to
+// bf16 and sum in fp32 with AVX512-BF16 `vdpbf16ps` (CEmberBF16), about twice the fp32
+// GEMM throughput of OpenBLAS on these CPUs. Accuracy per tower is bounded in the tests (cosine ≥ 0.999 against fp32).
 
 /// Arithmetic of the towers' linear layers.
 public enum ComputePrecision: String, Sendable, CaseIterable {

@@ -62,7 +62,8 @@ let package = Package(
             name: "EmberMedia",
             dependencies: ["CFFmpeg", "EmberContract", .product(name: "Logging", package: "swift-log")]),
         // EmberModel's bf16 kernels (AVX512-BF16 intrinsics; Swift cannot emit vdpbf16ps).
-        .target(name: "CEmberBF16"),
+        // -O2 in every configuration: the kernels are hot loops that -O0 (debug) slows about tenfold.
+        .target(name: "CEmberBF16", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "EmberModel",
             dependencies: ["COpenBLAS", "CEmberBF16", "EmberContract", .product(name: "Logging", package: "swift-log")],

@@ -6,12 +6,15 @@ Reads the inputs the Swift side wrote (token ids, frames, log-mels), runs the re
 towers from the original checkpoints (the wheels Ops/model-fetch cached) and prints one
 JSON object: seconds per batch for each tower and for the whole-item batch. With
 --serve it prints {"ready": true} once loaded, then answers each workload name read
-from stdin (text, vision, audio, item) with {"<name>": seconds}, so `ember bench
-engine` can alternate Ember and torch measurements under the same machine load.
+from stdin (text, vision, audio, item) with {"<name>": seconds, "cpu": process CPU
+seconds per call}, so `ember bench engine` can alternate Ember and torch measurements
+under the same machine load.
 
 The PyTorch side is set up as a team would for CPU inference (and as the peer worker
 is): Whisper on fused `sdpa` attention, EfficientNet in channels_last; with --bf16 the
-text and audio towers run under bf16 autocast, the towers Ember's bf16 mode covers.
+text and audio towers run under bf16 autocast. Vision stays fp32 on this side even though
+Ember's bf16 mode covers its 1×1 convolutions: bf16 autocast made torch's EfficientNet
+slower (see peer_worker.py), and a tuned team would keep the faster setting.
 """
 import glob
 import json
@@ -32,14 +35,15 @@ WHEELS = os.path.expanduser(os.environ.get("EMBER_TOOLS_DIR", "~/.cache/ember/to
 
 
 def timed(fn, seconds):
+    """Wall seconds and process CPU seconds (all threads) per call, after a warm-up call."""
     fn()  # warm-up
-    runs, start = 0, time.perf_counter()
+    runs, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         runs += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return elapsed / runs
+            return elapsed / runs, (time.process_time() - cpu) / runs
 
 
 def main():
@@ -106,10 +110,11 @@ def main():
             for line in sys.stdin:
                 key = line.strip()
                 if key in workloads:
-                    print(json.dumps({key: timed(workloads[key], seconds)}), flush=True)
+                    wall, cpu = timed(workloads[key], seconds)
+                    print(json.dumps({key: wall, "cpu": cpu}), flush=True)
             return
         result = {"threads": threads, "torch": torch.__version__}
-        result.update({key: timed(fn, seconds) for key, fn in workloads.items()})
+        result.update({key: timed(fn, seconds)[0] for key, fn in workloads.items()})
     print(json.dumps(result))
 
 

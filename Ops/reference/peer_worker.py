@@ -16,8 +16,8 @@ Tuned as a team would for CPU inference: inference mode, Whisper on PyTorch's fu
 scaled-dot-product attention (`sdpa`) instead of the eager matmul-softmax-matmul,
 EfficientNet in channels_last (oneDNN's fast convolution layout: about 2× on these
 CPUs), and, like Ember's `model.precision: auto`, bf16 autocast for the text and audio
-towers where the CPU has AVX512-BF16 (bf16 made the vision tower slower, so it stays
-fp32 as in Ember).
+towers where the CPU has AVX512-BF16 (bf16 autocast made torch's vision tower slower,
+so it stays fp32 here; Ember's bf16 mode runs its 1×1 convolutions in bf16).
 """
 import argparse
 import base64

@@ -5,15 +5,22 @@
 #include "CEmberBF16.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define EMBER_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 enum { PANEL = 32, ROWS = 8 };
 
 int ember_bf16_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-        && __builtin_cpu_supports("avx512bf16");
+    static int known = -1;  // the CPU does not change: concurrent first calls store the same value
+    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (value < 0) {
+        __builtin_cpu_init();
+        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512bf16");
+        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
+    }
+    return value;
 }
 
 static inline int pairs(int k) { return (k + 1) / 2; }
@@ -31,16 +38,70 @@ size_t ember_bf16_packed_count(int n, int k) { return (size_t)((n + PANEL - 1) /
 
 void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed) { ember_bf16_pack_strided(w, n, k, k, 1, packed); }
 
+// The scalar packing, for panels with fewer than 32 rows and layouts without a fast path.
+static void pack_panel_scalar(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, int p, uint16_t *panel) {
+    const int kp = pairs(k);
+    for (int q = 0; q < kp; q++)
+        for (int j = 0; j < PANEL; j++)
+            for (int e = 0; e < 2; e++) {
+                const int row = p + j, col = 2 * q + e;
+                panel[((size_t)q * PANEL + j) * 2 + e] = (row < n && col < k) ? to_bf16(w[row * rowStride + col * colStride]) : 0;
+            }
+}
+
+// 16 lanes of (bf16(low) | bf16(high) << 16): one k pair for 16 panel rows.
+EMBER_BF16_TARGET
+static inline __m512i pair16(__m512 low, __m512 high) {
+    const __m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(low));
+    const __m512i h = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(high));
+    return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
+}
+
+// A full panel whose 32 rows are adjacent in memory (rowStride 1: a transposed view, such
+// as attention's v): each k pair is two 32-float loads, interleaved into 128 bytes.
+EMBER_BF16_TARGET
+static void pack_panel_rows_adjacent(const float *w, int k, ptrdiff_t colStride, int p, uint16_t *panel) {
+    const int kp = pairs(k);
+    for (int q = 0; q < kp; q++) {
+        const float *c0 = w + (ptrdiff_t)(2 * q) * colStride + p;
+        const int odd = 2 * q + 1 < k;
+        const float *c1 = c0 + colStride;
+        const __m512 zero = _mm512_setzero_ps();
+        uint16_t *out = panel + (size_t)q * PANEL * 2;
+        _mm512_storeu_si512(out, pair16(_mm512_loadu_ps(c0), odd ? _mm512_loadu_ps(c1) : zero));
+        _mm512_storeu_si512(out + 32, pair16(_mm512_loadu_ps(c0 + 16), odd ? _mm512_loadu_ps(c1 + 16) : zero));
+    }
+}
+
+// A full panel whose rows are contiguous (colStride 1: weights as stored, attention's k):
+// each row converts 32 columns at a time, then its pairs go to every 32nd 32-bit slot.
+EMBER_BF16_TARGET
+static void pack_panel_columns_adjacent(const float *w, int k, ptrdiff_t rowStride, int p, uint16_t *panel) {
+    const int kp = pairs(k);
+    uint32_t *slots = (uint32_t *)panel;
+    uint32_t converted[16];
+    for (int j = 0; j < PANEL; j++) {
+        const float *row = w + (ptrdiff_t)(p + j) * rowStride;
+        for (int i = 0; i < 2 * kp; i += 32) {
+            const int left = k - i;
+            const __mmask16 m0 = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
+            const __mmask16 m1 = (__mmask16)(left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1);
+            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + i + 16), _mm512_maskz_loadu_ps(m0, row + i));
+            _mm512_storeu_si512(converted, (__m512i)v);
+            const int count = kp - i / 2 < 16 ? kp - i / 2 : 16;
+            for (int t = 0; t < count; t++) slots[(size_t)(i / 2 + t) * PANEL + j] = converted[t];
+        }
+    }
+}
+
 void ember_bf16_pack_strided(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, uint16_t *packed) {
     const int kp = pairs(k);
+    const int fast = ember_bf16_available();
     for (int p = 0; p < n; p += PANEL) {
         uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
-        for (int q = 0; q < kp; q++)
-            for (int j = 0; j < PANEL; j++)
-                for (int e = 0; e < 2; e++) {
-                    const int row = p + j, col = 2 * q + e;
-                    panel[((size_t)q * PANEL + j) * 2 + e] = (row < n && col < k) ? to_bf16(w[row * rowStride + col * colStride]) : 0;
-                }
+        if (fast && p + PANEL <= n && rowStride == 1) pack_panel_rows_adjacent(w, k, colStride, p, panel);
+        else if (fast && p + PANEL <= n && colStride == 1) pack_panel_columns_adjacent(w, k, rowStride, p, panel);
+        else pack_panel_scalar(w, n, k, rowStride, colStride, p, panel);
     }
 }
 
@@ -61,12 +122,70 @@ void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out) {
     }
 }
 
+// e^x in 16 lanes: the Cephes `expf` that VectorMath.swift uses (range reduction by ln 2,
+// degree-5 polynomial, exponent by bit construction); below −87.3 (−∞ included) gives 0.
+EMBER_BF16_TARGET
+static inline __m512 exp16(__m512 x) {
+    const __m512 clamped = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 shifted = _mm512_add_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504088896341f)), magic);
+    const __m512 n = _mm512_sub_ps(shifted, magic);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
+    const __m512i integer = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
+    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(integer, _mm512_set1_epi32(127)), 23));
+    const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
+    return _mm512_maskz_mul_ps((__mmask16)~underflow, y, scale);
+}
+
+// GELU, x/2 · (1 + erf(x/√2)), with the rational erf of VectorMath.swift (Eigen's, on [−4, 4]).
+EMBER_BF16_TARGET
+static inline __m512 gelu16(__m512 v) {
+    const __m512 c = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.70710678118654752f)), _mm512_set1_ps(-4.0f)),
+                                   _mm512_set1_ps(4.0f));
+    const __m512 x2 = _mm512_mul_ps(c, c);
+    __m512 p = _mm512_set1_ps(-2.72614225801306e-10f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.77068142495902e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.10102402082508e-06f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-5.69250639462346e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-7.34990630326855e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-2.95459980854025e-03f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.60960333262415e-02f));
+    p = _mm512_mul_ps(p, c);
+    __m512 q = _mm512_set1_ps(-1.45660718464996e-05f);
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-2.13374055278905e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.68282697438203e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-7.37332916720468e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(-1.42647390514189e-02f));
+    const __m512 erf = _mm512_div_ps(p, q);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
+}
+
 EMBER_BF16_TARGET
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc) {
+    ember_bf16_gemm_epilogue(xb, m, k, packed, n, c, ldc, NULL, EMBER_BF16_NONE);
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                              const float *bias, int activation) {
     const int kp = pairs(k);
+    const int rowBias = bias && (activation & EMBER_BF16_ROW_BIAS), act = activation & ~EMBER_BF16_ROW_BIAS;
     for (int p = 0; p < n; p += PANEL) {
         const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
         const int columns = n - p < PANEL ? n - p : PANEL;
+        const __mmask16 low = (__mmask16)(columns >= 16 ? 0xffff : (1u << columns) - 1);
+        const __mmask16 high = (__mmask16)(columns <= 16 ? 0 : columns >= 32 ? 0xffff : (1u << (columns - 16)) - 1);
+        const __m512 bias0 = bias && !rowBias ? _mm512_maskz_loadu_ps(low, bias + p) : _mm512_setzero_ps();
+        const __m512 bias1 = bias && !rowBias ? _mm512_maskz_loadu_ps(high, bias + p + 16) : _mm512_setzero_ps();
         for (int r0 = 0; r0 < m; r0 += ROWS) {
             const int rows = m - r0 < ROWS ? m - r0 : ROWS;
             const int32_t *a[ROWS];
@@ -83,13 +202,60 @@ void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, i
                     acc[r][1] = _mm512_dpbf16_ps(acc[r][1], v, b1);
                 }
             }
-            const __mmask16 low = (__mmask16)(columns >= 16 ? 0xffff : (1u << columns) - 1);
-            const __mmask16 high = (__mmask16)(columns <= 16 ? 0 : columns >= 32 ? 0xffff : (1u << (columns - 16)) - 1);
+            // Epilogue while the tile is in registers: bias, then the activation.
             for (int r = 0; r < rows; r++) {
                 float *out = c + (size_t)(r0 + r) * ldc + p;
-                _mm512_mask_storeu_ps(out, low, acc[r][0]);
-                _mm512_mask_storeu_ps(out + 16, high, acc[r][1]);
+                __m512 v0, v1;
+                if (rowBias) {
+                    const __m512 b = _mm512_set1_ps(bias[r0 + r]);
+                    v0 = _mm512_add_ps(acc[r][0], b);
+                    v1 = _mm512_add_ps(acc[r][1], b);
+                } else {
+                    v0 = _mm512_add_ps(acc[r][0], bias0);
+                    v1 = _mm512_add_ps(acc[r][1], bias1);
+                }
+                if (act == EMBER_BF16_GELU) {
+                    v0 = gelu16(v0);
+                    v1 = gelu16(v1);
+                } else if (act == EMBER_BF16_RELU6) {
+                    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+                    v0 = _mm512_min_ps(_mm512_max_ps(v0, zero), six);
+                    v1 = _mm512_min_ps(_mm512_max_ps(v1, zero), six);
+                }
+                _mm512_mask_storeu_ps(out, low, v0);
+                _mm512_mask_storeu_ps(out + 16, high, v1);
             }
         }
+    }
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_softmax_convert(const float *s, int rows, int width, int lds, float scale, uint16_t *out, float *sums) {
+    const int kp2 = pairs(width) * 2;
+    const __m512 minusInfinity = _mm512_set1_ps(-INFINITY);
+    for (int r = 0; r < rows; r++) {
+        const float *row = s + (size_t)r * lds;
+        uint16_t *o = out + (size_t)r * kp2;
+        __m512 best = minusInfinity;
+        for (int i = 0; i < width; i += 16) {
+            const __mmask16 valid = (__mmask16)(width - i >= 16 ? 0xffff : (1u << (width - i)) - 1);
+            best = _mm512_max_ps(best, _mm512_mask_loadu_ps(minusInfinity, valid, row + i));
+        }
+        const float peak = _mm512_reduce_max_ps(best);
+        // exp(scale·x − scale·peak); a row of −∞ only would give NaN in fp32 softmax too.
+        const __m512 vs = _mm512_set1_ps(scale), shift = _mm512_set1_ps(-scale * peak);
+        __m512 total = _mm512_setzero_ps();
+        for (int i = 0; i < kp2; i += 32) {
+            const int left = width - i;
+            const __mmask16 valid0 = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
+            const __mmask16 valid1 = (__mmask16)(left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1);
+            const __m512 e0 = exp16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, valid0, row + i), vs, shift));
+            const __m512 e1 = exp16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, valid1, row + i + 16), vs, shift));
+            total = _mm512_add_ps(total, _mm512_add_ps(e0, e1));
+            const __m512i packedPair = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);
+            const int store = kp2 - i >= 32 ? 32 : kp2 - i;
+            _mm512_mask_storeu_epi16(o + i, (__mmask32)(store >= 32 ? 0xffffffffu : (1u << store) - 1), packedPair);
+        }
+        sums[r] = _mm512_reduce_add_ps(total);
     }
 }

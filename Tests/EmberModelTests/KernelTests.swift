@@ -375,9 +375,12 @@ struct BF16KernelTests {
 }
 
 extension BF16KernelTests {
-    @Test("bf16 attention stays within cosine 0.999 of fp32 attention; units split over workers alike", arguments: [[1], [7, 40, 3], [130]])
-    func attentionBF16(lengths: [Int]) {
-        let heads = 3, headDim = 20, width = heads * headDim, stride = 3 * width + 2
+    // Head width 64 (Whisper's) fills whole 32-row panels of the packed v, and lengths over
+    // 64 run several query blocks.
+    @Test("bf16 attention stays within cosine 0.999 of fp32 attention; units split over workers alike",
+          arguments: [([1], 20), ([7, 40, 3], 20), ([130], 20), ([70], 64), ([200, 33], 64)])
+    func attentionBF16(lengths: [Int], headDim: Int) {
+        let heads = 3, width = heads * headDim, stride = 3 * width + 2
         let tokens = lengths.reduce(0, +), maxLength = lengths.max()!
         let qkv = pseudoRandom(tokens * stride, seed: 91)
         var starts: [Int] = [], offset = 0
@@ -392,5 +395,138 @@ extension BF16KernelTests {
                   bf16: &scratch, threads: 3)
         expectClose(one, fp32, tolerance: 0.02, minCosine: 0.999, "bf16 attention \(lengths)")
         expectIdentical(split, one, "bf16 attention \(lengths), 3 threads")
+    }
+}
+
+extension BF16KernelTests {
+    @Test("the packed weight layout puts w[row, col] where the kernel reads it, and zeros in the padding",
+          arguments: [(1, 1), (31, 3), (33, 64), (70, 129), (64, 500)])
+    func packedLayout(shape: (Int, Int)) {
+        let (outFeatures, inFeatures) = shape
+        let weight = pseudoRandom(outFeatures * inFeatures, seed: 71)
+        let packed = BF16Weights(weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        let panels = (outFeatures + 31) / 32, pairs = (inFeatures + 1) / 2
+        #expect(packed.packedCount == panels * 32 * pairs * 2)
+        var seen = [Bool](repeating: false, count: packed.packedCount)
+        for row in 0..<outFeatures { for column in 0..<inFeatures {
+            let index = packed.packedIndex(row: row, column: column)
+            seen[index] = true
+            #expect(packed.packed[index] == UInt16(bf16Rounded(weight[row * inFeatures + column]).bitPattern >> 16), "w[\(row), \(column)]")
+        }}
+        let padding = seen.indices.filter { !seen[$0] }
+        #expect(padding.count == packed.packedCount - outFeatures * inFeatures)
+        #expect(padding.allSatisfy { packed.packed[$0] == 0 }, "padding of \(shape) is zero")
+        // The same matrix read through strided views (the packing's vector paths for rows or
+        // columns adjacent in memory, and the scalar one) packs to the same bits.
+        var transposed = [Float](repeating: 0, count: weight.count), spread = [Float](repeating: 0, count: 2 * weight.count)
+        for row in 0..<outFeatures { for column in 0..<inFeatures {
+            transposed[column * outFeatures + row] = weight[row * inFeatures + column]
+            spread[2 * (row * inFeatures + column)] = weight[row * inFeatures + column]
+        }}
+        let views = [BF16Weights(transposed, outFeatures: outFeatures, inFeatures: inFeatures, rowStride: 1, columnStride: outFeatures),
+                     BF16Weights(spread, outFeatures: outFeatures, inFeatures: inFeatures, rowStride: 2 * inFeatures, columnStride: 2)]
+        for view in views {
+            #expect((0..<packed.packedCount).allSatisfy { view.packed[$0] == packed.packed[$0] }, "strided view of \(shape)")
+        }
+    }
+
+    @Test("bf16 linear with bias and fused GELU matches the naive product on shapes off the 8 × 32 blocking and odd k",
+          arguments: [(1, 1, 1), (9, 3, 33), (17, 63, 31), (8, 2, 32), (65, 129, 70), (100, 1536, 48), (23, 240, 17)])
+    func linearGELUEdges(shape: (Int, Int, Int)) {
+        let (rows, inFeatures, outFeatures) = shape
+        let x = pseudoRandom(rows * inFeatures, seed: 61), weight = pseudoRandom(outFeatures * inFeatures, seed: 62)
+        let bias = pseudoRandom(outFeatures, seed: 63)
+        let packed = BF16Weights(weight, outFeatures: outFeatures, inFeatures: inFeatures)
+        var scratch = [Float](repeating: .nan, count: bf16ScratchFloats(rows: rows, inFeatures: inFeatures))
+        // A wider output stride: the columns past outFeatures must stay untouched.
+        let ld = outFeatures + 5
+        var fused = [Float](repeating: .nan, count: rows * ld), split = fused
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &fused, ldOut: ld, scratch: &scratch, activation: .gelu)
+        linearBF16(x, rows: rows, inFeatures: inFeatures, weight: packed, bias: bias, out: &split, ldOut: ld, scratch: &scratch, threads: 3,
+                   activation: .gelu)
+        expectIdentical(split, fused, "fused GELU \(shape), 3 threads")
+        var got: [Float] = [], expected: [Float] = []
+        for r in 0..<rows {
+            for o in 0..<outFeatures {
+                let sum = (0..<inFeatures).reduce(Double(bias[o])) {
+                    $0 + Double(bf16Rounded(x[r * inFeatures + $1])) * Double(bf16Rounded(weight[o * inFeatures + $1]))
+                }
+                expected.append(Float(0.5 * sum * (1 + Foundation.erf(sum / 2.0.squareRoot()))))
+                got.append(fused[r * ld + o])
+            }
+            let untouched = fused[(r * ld + outFeatures)..<(r * ld + ld)].allSatisfy { $0.isNaN }
+            #expect(untouched, "row \(r) past the output width")
+        }
+        expectClose(got, expected, tolerance: 1e-4 * Float(inFeatures).squareRoot() + 1e-5, minCosine: 0.999999, "bf16 linear + GELU \(shape)")
+        // The fp32 path of the same call: linear, then the separate geluErf pass.
+        var fp32 = [Float](repeating: .nan, count: rows * ld)
+        linear(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures, out: &fp32, ldOut: ld,
+               bf16: nil, scratch: nil, activation: .gelu)
+        let fp32Values = (0..<rows).flatMap { r in fp32[(r * ld)..<(r * ld + outFeatures)] }
+        expectClose(got, fp32Values, tolerance: 0.02 * Float(inFeatures).squareRoot(), minCosine: 0.999, "bf16 vs fp32 GELU \(shape)")
+    }
+
+    @Test("bf16 softmax rows: exp(scale·x − max) rounded to bf16, fp32 sums, zero padding to even width",
+          arguments: [(1, 1), (3, 17), (2, 32), (5, 33), (4, 500)])
+    func softmaxRows(shape: (Int, Int)) {
+        let (rows, width) = shape
+        var x = pseudoRandom(rows * width, seed: 51).map { $0 * 20 }
+        if width > 2 { x[1] = -.infinity }  // a masked entry gives 0
+        let scale: Float = 0.37
+        let (bits, sums) = softmaxBF16Rows(x, rows: rows, width: width, scale: scale)
+        let stride = (width + 1) / 2 * 2
+        #expect(bits.count == rows * stride)
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)]
+            let peak = Double(row.max()!)
+            let exact = row.map { Foundation.exp(Double(scale) * (Double($0) - peak)) }
+            let got = (0..<width).map { Float(bitPattern: UInt32(bits[r * stride + $0]) << 16) }
+            // bf16 keeps 8 significant bits: relative error at most 2⁻⁸ plus the exp's.
+            for (g, e) in zip(got, exact) { #expect(abs(Double(g) - e) <= e * 0.0045 + 1e-30, "row \(r): \(g) vs \(e)") }
+            #expect(abs(Double(sums[r]) - exact.reduce(0, +)) <= 1e-5 * exact.reduce(0, +), "row \(r) sum")
+            if stride > width { #expect(bits[r * stride + width] == 0, "row \(r) padding") }
+        }
+        if width > 2 { #expect(bits[1] == 0, "exp(−∞) is 0") }
+    }
+}
+
+extension BF16KernelTests {
+    @Test("the fused GELU matches libm over [−12, 12], where erf saturates included")
+    func fusedGELURange() {
+        // One input feature of weight 1 and no bias: the output is GELU of x itself (multiples of 1/16 are exact in bf16).
+        let x = (0...384).map { Float($0 - 192) / 16 }
+        let packed = BF16Weights([1], outFeatures: 1, inFeatures: 1)
+        var scratch = [Float](repeating: .nan, count: bf16ScratchFloats(rows: x.count, inFeatures: 1))
+        var out = [Float](repeating: .nan, count: x.count)
+        linearBF16(x, rows: x.count, inFeatures: 1, weight: packed, bias: nil, out: &out, scratch: &scratch, activation: .gelu)
+        expectClose(out, x.map { 0.5 * $0 * (1 + erff($0 / Float(2).squareRoot())) }, tolerance: 2e-6, "fused gelu")
+    }
+}
+
+extension BF16KernelTests {
+    @Test("bf16 1×1 convolution (channel bias, ReLU6 in the store) matches the naive product; panel splits and threads alike",
+          arguments: [(1, 1, 1, false), (7, 5, 33, true), (40, 17, 100, false), (130, 64, 70, true), (16, 32, 1000, true)])
+    func pointwiseConvolution(shape: (Int, Int, Int, Bool)) {
+        let (outChannels, inChannels, spatial, relu6) = shape
+        let x = pseudoRandom(inChannels * spatial, seed: 41).map { $0 * 4 }, weight = pseudoRandom(outChannels * inChannels, seed: 42)
+        let bias = pseudoRandom(outChannels, seed: 43)
+        let rows = BF16Rows(weight, rows: outChannels, columns: inChannels)
+        var scratch = [Float](repeating: .nan, count: pointwiseBF16ScratchFloats(inChannels: inChannels, spatial: spatial))
+        var one = [Float](repeating: .nan, count: outChannels * spatial), split = one
+        pointwiseConvBF16(x, inChannels: inChannels, spatial: spatial, weight: rows, bias: bias, relu6: relu6, out: &one, scratch: &scratch)
+        pointwiseConvBF16(x, inChannels: inChannels, spatial: spatial, weight: rows, bias: bias, relu6: relu6, out: &split, scratch: &scratch,
+                          threads: 3)
+        expectIdentical(split, one, "bf16 pointwise \(shape), 3 threads")
+        var expected = [Float](repeating: 0, count: outChannels * spatial)
+        for o in 0..<outChannels { for s in 0..<spatial {
+            let sum = (0..<inChannels).reduce(Double(bias[o])) {
+                $0 + Double(bf16Rounded(weight[o * inChannels + $1])) * Double(bf16Rounded(x[$1 * spatial + s]))
+            }
+            expected[o * spatial + s] = relu6 ? Float(min(max(sum, 0), 6)) : Float(sum)
+        }}
+        expectClose(one, expected, tolerance: 1e-4 * Float(inChannels).squareRoot(), minCosine: 0.999999, "bf16 pointwise \(shape)")
+        var fp32 = [Float](repeating: .nan, count: outChannels * spatial)
+        pointwiseConv(x, inChannels: inChannels, spatial: spatial, weight: weight, bias: bias, outChannels: outChannels, relu6: relu6, out: &fp32)
+        expectClose(one, fp32, tolerance: 0.05 * Float(inChannels).squareRoot(), minCosine: 0.999, "bf16 vs fp32 pointwise \(shape)")
     }
 }

@@ -34,4 +34,21 @@ void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out);
 /// element over k in the same order whatever m is (so row blocks equal the whole product).
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc);
 
+/// Activations `ember_bf16_gemm_epilogue` applies after the bias; EMBER_BF16_ROW_BIAS may be
+/// or-ed in to index the bias by output row (a convolution's channel) instead of column.
+enum { EMBER_BF16_NONE = 0, EMBER_BF16_GELU = 1, EMBER_BF16_RELU6 = 2, EMBER_BF16_ROW_BIAS = 16 };
+
+/// `ember_bf16_gemm`, then per element: + bias[column] (or bias[row] with EMBER_BF16_ROW_BIAS;
+/// none when bias is NULL), then the activation (EMBER_BF16_GELU: the exact-form GELU with
+/// a rational erf, absolute error below 1e-6; EMBER_BF16_RELU6: clamp to [0, 6]), applied
+/// while the tile is still in registers.
+void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                              const float *bias, int activation);
+
+/// Softmax rows for a bf16 product, unnormalized: for each row r of s (rows × width, row
+/// stride lds), e = exp(scale·x − scale·max(x)) rounded to bf16 into `out` (rows of
+/// `ember_bf16_rows_count(1, width)` elements, zero-padded, as `ember_bf16_convert` lays
+/// them out), and sums[r] = Σ e in fp32. The caller divides the product by the sum.
+void ember_bf16_softmax_convert(const float *s, int rows, int width, int lds, float scale, uint16_t *out, float *sums);
+
 #endif

@@ -120,14 +120,12 @@ public final class WhisperEncoder: Sendable {
             im2col1d(clip.values, channels: m, length: t, channelStride: t, timeStride: 1,
                      kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns, threads: threads)
             linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front,
-                   bf16: conv1BF16, scratch: bf16, threads: threads)
-            geluErf(front, count: t * d, threads: threads)
+                   bf16: conv1BF16, scratch: bf16, threads: threads, activation: .gelu)
             im2col1d(front, channels: d, length: t, channelStride: 1, timeStride: d,
                      kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns, threads: threads)
             let out = x + start * d
             linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out,
-                   bf16: conv2BF16, scratch: bf16, threads: threads)
-            geluErf(out, count: length * d, threads: threads)
+                   bf16: conv2BF16, scratch: bf16, threads: threads, activation: .gelu)
             addInPlace(out, positions, count: length * d, threads: threads)
         }
 
@@ -145,8 +143,7 @@ public final class WhisperEncoder: Sendable {
             // x += W2 · gelu(W1 · LN(x))
             layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed, threads: threads)
             linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden,
-                   bf16: layer.bf16?.up, scratch: bf16, threads: threads)
-            geluErf(hidden, count: tokens * f, threads: threads)
+                   bf16: layer.bf16?.up, scratch: bf16, threads: threads, activation: .gelu)
             linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed,
                    bf16: layer.bf16?.down, scratch: bf16, threads: threads)
             addInPlace(x, normed, count: tokens * d, threads: threads)

@@ -172,7 +172,7 @@ public final class EmbeddingEngine: Sendable {
             sentenceEncoder = nil
         }
         if let v = manifest.towers.vision, let config = v.config {
-            vision = try EfficientNetLite(weights: try file(v.weights), config: config)
+            vision = try EfficientNetLite(weights: try file(v.weights), config: config, precision: self.precision)
             widths[.vision] = config.headChannels
         } else {
             vision = nil

@@ -50,26 +50,41 @@ package func attention(
 package func attentionBF16ScratchFloats(maxLength: Int, headDim: Int) -> Int {
     let l = Int32(maxLength), hd = Int32(headDim)
     let elements = ember_bf16_packed_count(l, hd) + ember_bf16_packed_count(hd, l) + ember_bf16_rows_count(l, hd) + ember_bf16_rows_count(l, l)
-    return (elements + 1) / 2 + 16
+    return (elements + 1) / 2 + maxLength + 16
 }
 
-/// One head in bf16: scores (L, L) = scale · bf16(q) · bf16(k)ᵀ, softmax in fp32, then
-/// out (L, hd) = bf16(weights) · bf16(v). k is packed as the kernel's weight matrix as is,
-/// v through a transposed (strided) view.
+/// Query rows per block in `attentionHeadBF16`: a block's scores (64 × L fp32) and weights
+/// stay in L2 between the two products instead of an L × L matrix passing through memory.
+private let queryBlock = 64
+
+/// One head in bf16: per block of query rows, scores = bf16(q) · bf16(k)ᵀ (fp32 sums), then
+/// in one pass e = exp(scale · scores − row max) rounded to bf16 with fp32 row sums, then
+/// out = (e · bf16(v)) / sum. k is packed as the kernel's weight matrix as is, v through a
+/// transposed (strided) view, both once per head. Each output row depends only on its own
+/// query row, so blocks and worker splits do not change values.
 private func attentionHeadBF16(
     q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, stride: Int, length: Int, headDim: Int,
     scale: Float, scores: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int
 ) {
     let l = Int32(length), hd = Int32(headDim)
-    let base = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: 2 * attentionBF16ScratchFloats(maxLength: length, headDim: headDim))
+    let total = attentionBF16ScratchFloats(maxLength: length, headDim: headDim)
+    let sums = scratch
+    let base = UnsafeMutableRawPointer(scratch + length).bindMemory(to: UInt16.self, capacity: 2 * (total - length))
     let keys = base, values = keys + ember_bf16_packed_count(l, hd)
     let queries = values + ember_bf16_packed_count(hd, l), weights = queries + ember_bf16_rows_count(l, hd)
     ember_bf16_pack_strided(k, l, hd, stride, 1, keys)
     ember_bf16_pack_strided(v, hd, l, 1, stride, values)
     ember_bf16_convert(q, l, hd, Int32(stride), queries)
-    ember_bf16_gemm(queries, l, hd, keys, l, scores, l)
-    mapLanes(scores, count: length * length) { $0 * scale }
-    softmaxRows(scores, rows: length, width: length)
-    ember_bf16_convert(scores, l, l, l, weights)
-    ember_bf16_gemm(weights, l, l, values, hd, out, Int32(ldOut))
+    let queryRow = ember_bf16_rows_count(1, hd)
+    for first in Swift.stride(from: 0, to: length, by: queryBlock) {
+        let rows = min(queryBlock, length - first), r = Int32(rows)
+        ember_bf16_gemm(queries + first * queryRow, r, hd, keys, l, scores, l)
+        ember_bf16_softmax_convert(scores, r, l, l, scale, weights, sums)
+        let block = out + first * ldOut
+        ember_bf16_gemm(weights, r, l, values, hd, block, Int32(ldOut))
+        for row in 0..<rows {
+            let inverse = 1 / sums[row], line = block + row * ldOut
+            for i in 0..<headDim { line[i] *= inverse }
+        }
+    }
 }

@@ -133,8 +133,7 @@ public final class BertEncoder: Sendable {
             layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x, threads: threads)
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
             linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden,
-                   bf16: layer.bf16?.intermediate, scratch: bf16, threads: threads)
-            geluErf(hidden, count: tokens * f, threads: threads)
+                   bf16: layer.bf16?.intermediate, scratch: bf16, threads: threads, activation: .gelu)
             linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection,
                    bf16: layer.bf16?.output, scratch: bf16, threads: threads)
             addInPlace(projection, x, count: tokens * d, threads: threads)

@@ -17,13 +17,14 @@ struct BenchEngine: ParsableCommand {
     var threads: Int = 1
     @Flag(help: "Give the threads to OpenBLAS instead (engine threads 1, BLAS threads N): the engine before issue 11, for comparison.")
     var blasThreads = false
-    @Flag(help: "Text and audio linear layers in bf16 (AVX512-BF16), torch's text and audio under bf16 autocast; prints each tower's cosine to fp32.") var bf16 = false
+    @Flag(help: "Ember in bf16 (AVX512-BF16: text and audio linear layers, vision 1×1 convolutions), torch's text and audio under bf16 autocast (its vision is faster in fp32); prints each tower's cosine to fp32.") var bf16 = false
     @Option(help: "Seconds to spend on each measurement.") var seconds: Double = 1.5
     @Option(help: "Rounds; each measures every workload on Ember, then on torch.") var rounds: Int = 3
     @Option(help: "Model directory (default $EMBER_MODEL_DIR or ~/.cache/ember/models/omni-small).") var model: String?
     @Option(help: "Python with torch (default $EMBER_VENV/bin/python or ~/.cache/ember/venv/bin/python).") var python: String?
     @Option(help: "The PyTorch side of the benchmark.") var reference: String = "Ops/reference/bench_torch.py"
     @Flag(help: "Measure Ember only.") var noTorch = false
+    @Option(help: "Comma-separated workloads to measure (text, vision, audio, item); default all.") var only: String?
 
     // Workloads: a micro-batch per tower, and a whole-item micro-batch.
     static let sentences = 32, frames = 8, clips = 2, clipFrames = 1000, items = 2
@@ -74,26 +75,35 @@ struct BenchEngine: ParsableCommand {
                                    sequences: sequences, frames: frames, size: size, clips: clips, items: Self.items)
             if torch == nil { print("(PyTorch reference unavailable: run Ops/model-python-env, or pass --no-torch)") }
         }
-        let workloads: [(key: String, batch: String, body: () throws -> Void)] = [
+        let allWorkloads: [(key: String, batch: String, body: () throws -> Void)] = [
             ("text", "\(Self.sentences) sentences, \(tokens) tokens", { _ = try text.embed(sequences, arena: arena, threads: engineThreads) }),
             ("vision", "\(Self.frames) frames \(size)×\(size)",
              { _ = try vision.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: arena, threads: engineThreads) }),
             ("audio", "\(Self.clips) clips × \(Self.clipFrames / 100) s", { _ = try audio.pooled(clips, arena: arena, threads: engineThreads) }),
             ("item", "\(Self.items) items: text + \(perItemFrames) frames + \(Self.clipFrames / 100) s", { _ = try engine.embed(items) }),
         ]
+        let selected = only.map { Set($0.split(separator: ",").map(String.init)) }
+        let workloads = allWorkloads.filter { selected?.contains($0.key) ?? true }
+        guard !workloads.isEmpty else { throw ValidationError("--only names none of text, vision, audio, item") }
         // Rounds: each workload on Ember then on torch, back to back, so both see the same load.
         var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        var oursCPU: [String: [Double]] = [:], theirsCPU: [String: [Double]] = [:]
         var gemm: [String: (seconds: Double, flops: Double, calls: Int, wall: Double)] = [:]
         for _ in 0..<rounds {
             for workload in workloads {
                 let clock = DispatchTime.now().uptimeNanoseconds
                 GEMMProfile.shared.start()
-                ours[workload.key, default: []].append(try timed(workload.body))
+                let (wallSeconds, cpuSeconds) = try timedWithCPU(workload.body)
+                ours[workload.key, default: []].append(wallSeconds)
+                oursCPU[workload.key, default: []].append(cpuSeconds)
                 let profile = GEMMProfile.shared.stop()
                 let wall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
                 let total = gemm[workload.key] ?? (0, 0, 0, 0)
                 gemm[workload.key] = (total.seconds + profile.seconds, total.flops + profile.flops, total.calls + profile.calls, total.wall + wall)
-                if let torch, let seconds = try? torch.measure(workload.key) { theirs[workload.key, default: []].append(seconds) }
+                if let torch, let (seconds, cpu) = try? torch.measure(workload.key) {
+                    theirs[workload.key, default: []].append(seconds)
+                    if let cpu { theirsCPU[workload.key, default: []].append(cpu) }
+                }
             }
         }
         torch?.close()
@@ -112,6 +122,16 @@ struct BenchEngine: ParsableCommand {
                 line += "          -   -"
             }
             print(line)
+        }
+        // CPU seconds per call (all threads of each process): under load, wall time measures the
+        // scheduler as much as the code; CPU time is the work done (torch's OpenMP threads spin
+        // while they wait, which counts against it).
+        print("")
+        print("tower   ember CPU ms/call   torch CPU ms/call   ratio (medians; CPU time of all threads, robust to load, not a speed figure)")
+        for workload in workloads {
+            let mine = median(oursCPU[workload.key] ?? [])
+            let reference = median(theirsCPU[workload.key] ?? [])
+            print(pad(workload.key, 8) + String(format: "%17.1f   %17.1f   %.2f×", mine * 1000, reference * 1000, reference / mine))
         }
         print("")
         for name in ["text", "audio"] {
@@ -133,13 +153,17 @@ struct BenchEngine: ParsableCommand {
             let pairs: [(String, [[Float]], [[Float]])] = [
                 ("text", try text.embed(sequences, arena: scratch, threads: engineThreads),
                  try reference.text!.embed(sequences, arena: scratch, threads: engineThreads)),
+                ("vision", try vision.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: scratch, threads: engineThreads)
+                    .chunked(vision.featureWidth),
+                 try reference.vision!.features(FrameBatch(size: size, count: Self.frames, values: frames), arena: scratch, threads: engineThreads)
+                    .chunked(vision.featureWidth)),
                 ("audio", try audio.pooled(clips, arena: scratch, threads: engineThreads),
                  try reference.audio!.pooled(clips, arena: scratch, threads: engineThreads)),
                 ("item", try engine.embed(items).map(\.vector), try reference.embed(items).map(\.vector)),
             ]
             print(pairs.map { name, ours, fp32 in
                 String(format: "%@ %.6f", name, zip(ours, fp32).map { cosine($0, $1) }.min() ?? .nan)
-            }.joined(separator: ", "), "(bf16 vs fp32, lowest cosine per tower; vision is fp32)")
+            }.joined(separator: ", "), "(bf16 vs fp32, lowest cosine per tower or frame)")
         }
         print(String(format: "peak RSS: %.0f MB with the model loaded, %.0f MB after the run (bench scratch arena %.0f MB)",
                      loadedRSS, rss, arena.megabytes))
@@ -153,18 +177,20 @@ struct BenchEngine: ParsableCommand {
         }()
     }
 
-    /// Seconds per call, after one warm-up call, over at least `seconds`.
-    private func timed(_ body: () throws -> Void) rethrows -> Double {
+    /// Wall seconds and process CPU seconds (user + system, all threads) per call, after one
+    /// warm-up call, over at least `atLeast` (default `seconds`) of wall time.
+    private func timedWithCPU(atLeast: Double? = nil, _ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+        let seconds = atLeast ?? seconds
         try body()
         var runs = 0
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
         var elapsed: Double = 0
         repeat {
             try body()
             runs += 1
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < seconds
-        return elapsed / Double(runs)
+        return (elapsed / Double(runs), (processCPUSeconds() - cpuStart) / Double(runs))
     }
 
     /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384), split as the engine splits it.
@@ -172,7 +198,7 @@ struct BenchEngine: ParsableCommand {
         let (m, n, k) = (1024, 1536, 384)
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        let time = timed { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }
+        let time = timedWithCPU(atLeast: min(seconds, 1)) { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }.wall
         return 2 * Double(m * n * k) / time / 1e9
     }
 }
@@ -216,11 +242,11 @@ private final class TorchPeer {
         }
     }
 
-    /// Seconds per call of workload `key` on torch.
-    func measure(_ key: String) throws -> Double {
+    /// Wall seconds per call of workload `key` on torch, and its process CPU seconds per call when reported.
+    func measure(_ key: String) throws -> (Double, Double?) {
         input.fileHandleForWriting.write(Data((key + "\n").utf8))
         guard let answer = try readJSON(), let seconds = answer[key] as? Double else { throw ValidationError("no answer for \(key)") }
-        return seconds
+        return (seconds, answer["cpu"] as? Double)
     }
 
     func close() {
@@ -243,6 +269,20 @@ private final class TorchPeer {
             buffer.append(chunk)
         }
     }
+}
+
+extension Array where Element == Float {
+    /// Consecutive rows of `width` values.
+    func chunked(_ width: Int) -> [[Float]] { stride(from: 0, to: count, by: width).map { Array(self[$0..<Swift.min($0 + width, count)]) } }
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+    let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    return user + system
 }
 
 /// Peak resident set size of this process so far, in MB (Linux ru_maxrss is in KB).

@@ -25,6 +25,9 @@ int ember_bf16_available(void) {
 
 static inline int pairs(int k) { return (k + 1) / 2; }
 
+/// Lanes [0, left) of 16 (none when left ≤ 0).
+static inline __mmask16 tail16(int left) { return (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1); }
+
 /// Round to nearest even, as `vcvtne2ps2bf16` does (NaN stays NaN).
 static inline uint16_t to_bf16(float f) {
     uint32_t u;
@@ -122,30 +125,6 @@ void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out) {
     }
 }
 
-// e^x in 16 lanes: the Cephes `expf` that VectorMath.swift uses (range reduction by ln 2,
-// degree-5 polynomial, exponent by bit construction); below −87.3 (−∞ included) gives 0.
-EMBER_BF16_TARGET
-static inline __m512 exp16(__m512 x) {
-    const __m512 clamped = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512 shifted = _mm512_add_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504088896341f)), magic);
-    const __m512 n = _mm512_sub_ps(shifted, magic);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
-    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-    const __m512 r2 = _mm512_mul_ps(r, r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0f));
-    const __m512i integer = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(0x4B400000));
-    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(integer, _mm512_set1_epi32(127)), 23));
-    const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_LT_OQ);
-    return _mm512_maskz_mul_ps((__mmask16)~underflow, y, scale);
-}
-
 // GELU, x/2 · (1 + erf(x/√2)), with the rational erf of VectorMath.swift (Eigen's, on [−4, 4]).
 EMBER_BF16_TARGET
 static inline __m512 gelu16(__m512 v) {
@@ -174,16 +153,20 @@ void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, i
     ember_bf16_gemm_epilogue(xb, m, k, packed, n, c, ldc, NULL, EMBER_BF16_NONE);
 }
 
+// The kernel and its epilogue; `toBF16` (a constant at each call site, so the compiler
+// specializes) stores rounded bf16 rows instead of fp32.
 EMBER_BF16_TARGET
-void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
-                              const float *bias, int activation) {
+static inline __attribute__((always_inline)) void gemm_tiles(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, void *c,
+                                                             int ldc, const float *bias, int flags, const int toBF16) {
     const int kp = pairs(k);
-    const int rowBias = bias && (activation & EMBER_BF16_ROW_BIAS), act = activation & ~EMBER_BF16_ROW_BIAS;
+    const int rowBias = bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
+    const int act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
     for (int p = 0; p < n; p += PANEL) {
         const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
         const int columns = n - p < PANEL ? n - p : PANEL;
         const __mmask16 low = (__mmask16)(columns >= 16 ? 0xffff : (1u << columns) - 1);
         const __mmask16 high = (__mmask16)(columns <= 16 ? 0 : columns >= 32 ? 0xffff : (1u << (columns - 16)) - 1);
+        const __mmask32 both = (__mmask32)(columns >= 32 ? 0xffffffffu : (1u << columns) - 1);
         const __m512 bias0 = bias && !rowBias ? _mm512_maskz_loadu_ps(low, bias + p) : _mm512_setzero_ps();
         const __m512 bias1 = bias && !rowBias ? _mm512_maskz_loadu_ps(high, bias + p + 16) : _mm512_setzero_ps();
         for (int r0 = 0; r0 < m; r0 += ROWS) {
@@ -202,9 +185,9 @@ void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *
                     acc[r][1] = _mm512_dpbf16_ps(acc[r][1], v, b1);
                 }
             }
-            // Epilogue while the tile is in registers: bias, then the activation.
+            // Epilogue while the tile is in registers: bias, the activation, then the store
+            // (added to what the output holds with EMBER_BF16_ACCUMULATE, or rounded to bf16).
             for (int r = 0; r < rows; r++) {
-                float *out = c + (size_t)(r0 + r) * ldc + p;
                 __m512 v0, v1;
                 if (rowBias) {
                     const __m512 b = _mm512_set1_ps(bias[r0 + r]);
@@ -222,11 +205,95 @@ void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *
                     v0 = _mm512_min_ps(_mm512_max_ps(v0, zero), six);
                     v1 = _mm512_min_ps(_mm512_max_ps(v1, zero), six);
                 }
-                _mm512_mask_storeu_ps(out, low, v0);
-                _mm512_mask_storeu_ps(out + 16, high, v1);
+                if (toBF16) {
+                    uint16_t *out = (uint16_t *)c + (size_t)(r0 + r) * ldc + p;
+                    _mm512_mask_storeu_epi16(out, both, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+                } else {
+                    float *out = (float *)c + (size_t)(r0 + r) * ldc + p;
+                    if (accumulate) {
+                        v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(low, out), v0);
+                        v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(high, out + 16), v1);
+                    }
+                    _mm512_mask_storeu_ps(out, low, v0);
+                    _mm512_mask_storeu_ps(out + 16, high, v1);
+                }
             }
         }
     }
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                              const float *bias, int flags) {
+    gemm_tiles(xb, m, k, packed, n, c, ldc, bias, flags, 0);
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
+                             const float *bias, int flags) {
+    gemm_tiles(xb, m, k, packed, n, c, ldc, bias, flags, 1);
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_layer_norm(const float *x, int m, int width, int ldx, const float *gamma, const float *beta, float eps, uint16_t *out) {
+    const int kp2 = pairs(width) * 2;
+    const float inverseWidth = 1.0f / (float)width;
+    for (int r = 0; r < m; r++) {
+        const float *row = x + (size_t)r * ldx;
+        uint16_t *o = out + (size_t)r * kp2;
+        // Two passes, as the fp32 layerNorm: the mean, then the mean squared deviation.
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 32 <= width; i += 32) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(row + i));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(row + i + 16));
+        }
+        for (; i < width; i += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(tail16(width - i), row + i));
+        const float mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) * inverseWidth;
+        const __m512 vmean = _mm512_set1_ps(mean);
+        s0 = s1 = _mm512_setzero_ps();
+        for (i = 0; i + 32 <= width; i += 32) {
+            const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(row + i), vmean), d1 = _mm512_sub_ps(_mm512_loadu_ps(row + i + 16), vmean);
+            s0 = _mm512_fmadd_ps(d0, d0, s0);
+            s1 = _mm512_fmadd_ps(d1, d1, s1);
+        }
+        for (; i < width; i += 16) {
+            const __mmask16 valid = tail16(width - i);
+            const __m512 d = _mm512_maskz_sub_ps(valid, _mm512_maskz_loadu_ps(valid, row + i), vmean);
+            s0 = _mm512_fmadd_ps(d, d, s0);
+        }
+        const float variance = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) * inverseWidth;
+        const __m512 scale = _mm512_set1_ps(1.0f / sqrtf(variance + eps));
+        for (i = 0; i < kp2; i += 32) {
+            const __mmask16 v0 = tail16(width - i), v1 = tail16(width - i - 16);
+            const __m512 y0 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(v0, row + i), vmean), scale),
+                                              _mm512_maskz_loadu_ps(v0, gamma + i), _mm512_maskz_loadu_ps(v0, beta + i));
+            const __m512 y1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(v1, row + i + 16), vmean), scale),
+                                              _mm512_maskz_loadu_ps(v1, gamma + i + 16), _mm512_maskz_loadu_ps(v1, beta + i + 16));
+            const int store = kp2 - i >= 32 ? 32 : kp2 - i;
+            // Lanes past the width are zero: the pad element of an odd width is 0 as ember_bf16_convert writes it.
+            _mm512_mask_storeu_epi16(o + i, (__mmask32)(store >= 32 ? 0xffffffffu : (1u << store) - 1),
+                                     (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_mov_ps(v1, y1), _mm512_maskz_mov_ps(v0, y0)));
+        }
+    }
+}
+
+// 2^x in 16 lanes for softmax weights that are rounded to bf16 next: x = n + f with n an
+// integer and f in [−0.5, 0.5], 2^f by its degree-5 Taylor polynomial (relative error below 3e-6,
+// far under bf16's 2^-9), 2^n by vscalefps. Below −126 (−∞ included) gives 0.
+EMBER_BF16_TARGET
+static inline __m512 exp2_16(__m512 x) {
+    const __m512 clamped = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+    const __m512 n = _mm512_roundscale_ps(clamped, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(clamped, n);
+    __m512 p = _mm512_set1_ps(1.3333558146e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108665e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650696e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718056e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_LT_OQ);
+    return _mm512_maskz_scalef_ps((__mmask16)~underflow, p, n);
 }
 
 EMBER_BF16_TARGET
@@ -236,21 +303,22 @@ void ember_bf16_softmax_convert(const float *s, int rows, int width, int lds, fl
     for (int r = 0; r < rows; r++) {
         const float *row = s + (size_t)r * lds;
         uint16_t *o = out + (size_t)r * kp2;
-        __m512 best = minusInfinity;
-        for (int i = 0; i < width; i += 16) {
-            const __mmask16 valid = (__mmask16)(width - i >= 16 ? 0xffff : (1u << (width - i)) - 1);
-            best = _mm512_max_ps(best, _mm512_mask_loadu_ps(minusInfinity, valid, row + i));
+        __m512 best0 = minusInfinity, best1 = minusInfinity;
+        int i = 0;
+        for (; i + 32 <= width; i += 32) {
+            best0 = _mm512_max_ps(best0, _mm512_loadu_ps(row + i));
+            best1 = _mm512_max_ps(best1, _mm512_loadu_ps(row + i + 16));
         }
-        const float peak = _mm512_reduce_max_ps(best);
-        // exp(scale·x − scale·peak); a row of −∞ only would give NaN in fp32 softmax too.
-        const __m512 vs = _mm512_set1_ps(scale), shift = _mm512_set1_ps(-scale * peak);
+        for (; i < width; i += 16) best0 = _mm512_max_ps(best0, _mm512_mask_loadu_ps(minusInfinity, tail16(width - i), row + i));
+        const float peak = _mm512_reduce_max_ps(_mm512_max_ps(best0, best1));
+        // exp(scale·x − scale·peak) = 2^(log2(e)·scale·x − log2(e)·scale·peak); a row of −∞ only
+        // would give NaN in fp32 softmax too.
+        const float log2e = 1.44269504088896341f;
+        const __m512 vs = _mm512_set1_ps(scale * log2e), shift = _mm512_set1_ps(-scale * log2e * peak);
         __m512 total = _mm512_setzero_ps();
-        for (int i = 0; i < kp2; i += 32) {
-            const int left = width - i;
-            const __mmask16 valid0 = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
-            const __mmask16 valid1 = (__mmask16)(left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1);
-            const __m512 e0 = exp16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, valid0, row + i), vs, shift));
-            const __m512 e1 = exp16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, valid1, row + i + 16), vs, shift));
+        for (i = 0; i < kp2; i += 32) {
+            const __m512 e0 = exp2_16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, tail16(width - i), row + i), vs, shift));
+            const __m512 e1 = exp2_16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, tail16(width - i - 16), row + i + 16), vs, shift));
             total = _mm512_add_ps(total, _mm512_add_ps(e0, e1));
             const __m512i packedPair = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);
             const int store = kp2 - i >= 32 ? 32 : kp2 - i;

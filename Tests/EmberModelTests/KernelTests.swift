@@ -342,7 +342,7 @@ struct ThreadedKernelTests {
 }
 
 /// Rounds to bf16 (nearest even), the reference for the bf16 kernel's inputs.
-private func bf16Rounded(_ x: Float) -> Float {
+func bf16Rounded(_ x: Float) -> Float {
     let bits = x.bitPattern
     return Float(bitPattern: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) & 0xffff_0000)
 }

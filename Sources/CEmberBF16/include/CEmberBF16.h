@@ -34,16 +34,30 @@ void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out);
 /// element over k in the same order whatever m is (so row blocks equal the whole product).
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc);
 
-/// Activations `ember_bf16_gemm_epilogue` applies after the bias; EMBER_BF16_ROW_BIAS may be
-/// or-ed in to index the bias by output row (a convolution's channel) instead of column.
-enum { EMBER_BF16_NONE = 0, EMBER_BF16_GELU = 1, EMBER_BF16_RELU6 = 2, EMBER_BF16_ROW_BIAS = 16 };
+/// Flags of `ember_bf16_gemm_epilogue`: an activation applied after the bias (none, GELU or
+/// ReLU6), or-ed with EMBER_BF16_ROW_BIAS to index the bias by output row (a convolution's
+/// channel) instead of column, and EMBER_BF16_ACCUMULATE to add the result to what c holds
+/// (a residual connection) instead of overwriting it.
+enum { EMBER_BF16_NONE = 0, EMBER_BF16_GELU = 1, EMBER_BF16_RELU6 = 2, EMBER_BF16_ROW_BIAS = 16, EMBER_BF16_ACCUMULATE = 32 };
 
 /// `ember_bf16_gemm`, then per element: + bias[column] (or bias[row] with EMBER_BF16_ROW_BIAS;
 /// none when bias is NULL), then the activation (EMBER_BF16_GELU: the exact-form GELU with
-/// a rational erf, absolute error below 1e-6; EMBER_BF16_RELU6: clamp to [0, 6]), applied
-/// while the tile is still in registers.
+/// a rational erf, absolute error below 1e-6; EMBER_BF16_RELU6: clamp to [0, 6]), then
+/// (EMBER_BF16_ACCUMULATE) + c, all applied while the tile is still in registers.
 void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
-                              const float *bias, int activation);
+                              const float *bias, int flags);
+
+/// `ember_bf16_gemm_epilogue` (bias and activation; EMBER_BF16_ACCUMULATE is ignored) storing
+/// c rounded to bf16: rows of ldc elements, as `ember_bf16_convert` lays out the input of the
+/// next layer, so a layer's output feeds the next product without an fp32 round trip.
+/// Columns [n, ldc) are not written.
+void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
+                             const float *bias, int flags);
+
+/// Layer normalization of rows of x (m × width, row stride ldx), (x − mean) / sqrt(var + eps)
+/// · gamma + beta in fp32 (two passes, as EmberModel's fp32 layerNorm), rounded to bf16 rows
+/// laid out as `ember_bf16_convert` writes them: the input of the linear layer that follows.
+void ember_bf16_layer_norm(const float *x, int m, int width, int ldx, const float *gamma, const float *beta, float eps, uint16_t *out);
 
 /// Softmax rows for a bf16 product, unnormalized: for each row r of s (rows × width, row
 /// stride lds), e = exp(scale·x − scale·max(x)) rounded to bf16 into `out` (rows of

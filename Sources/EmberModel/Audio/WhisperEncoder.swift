@@ -15,7 +15,9 @@ struct WhisperLayer: Sendable {
     let ffnNorm, ffnNormBias: [Float]              // ffn/layer_norm/{gamma,beta}
     let up, upBias: [Float]                        // ffn/linear_0 (F, D)
     let down, downBias: [Float]                    // ffn/linear_1 (D, F)
-    let bf16: (qkv: BF16Weights, attentionOut: BF16Weights, up: BF16Weights, down: BF16Weights)?  // ComputePrecision.bf16 only
+    let bf16: (qkv: BF16Weights, attentionOut: BF16Weights)?  // ComputePrecision.bf16 only
+    let attentionLayerNorm, ffnLayerNorm: LayerNormParameters
+    let ffn: FeedForwardWeights                    // up, down (and their bf16 copies)
 
     init(_ loader: inout TensorLoader, index i: Int, config c: WhisperEncoderConfig, precision: ComputePrecision) throws {
         let p = "encoder/layer_\(i)/"
@@ -33,9 +35,13 @@ struct WhisperLayer: Sendable {
         down = try loader.take(p + "ffn/linear_1/weight", [d, f])
         downBias = try loader.take(p + "ffn/linear_1/bias", [d])
         bf16 = precision == .bf16
-            ? (BF16Weights(qkv, outFeatures: 3 * d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d),
-               BF16Weights(up, outFeatures: f, inFeatures: d), BF16Weights(down, outFeatures: d, inFeatures: f))
+            ? (BF16Weights(qkv, outFeatures: 3 * d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d))
             : nil
+        attentionLayerNorm = LayerNormParameters(gamma: attentionNorm, beta: attentionNormBias, eps: c.layerNormEps)
+        ffnLayerNorm = LayerNormParameters(gamma: ffnNorm, beta: ffnNormBias, eps: c.layerNormEps)
+        ffn = FeedForwardWeights(
+            up: up, upBias: upBias, down: down, downBias: downBias, width: d, hiddenWidth: f,
+            bf16: precision == .bf16 ? (BF16Weights(up, outFeatures: f, inFeatures: d), BF16Weights(down, outFeatures: d, inFeatures: f)) : nil)
     }
 }
 
@@ -82,8 +88,16 @@ public final class WhisperEncoder: Sendable {
         let positions = frames.map { self.positions(forFrames: $0) }
         let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
         return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + max(threads, 1) * widest * widest
-            + (precision == .bf16 ? bf16ScratchFloats(rows: max(tokens, longest), inFeatures: max(config.encoderFfnDim, 3 * max(config.numMelBins, d)))
+            + (precision == .bf16 ? bf16LinearScratchFloats(rows: max(tokens, longest), threads: threads)
                 + max(threads, 1) * attentionBF16ScratchFloats(maxLength: widest, headDim: d / config.encoderAttentionHeads) : 0)
+    }
+
+    /// bf16 scratch of the linear layers: rounded input rows of the widest one (conv2's
+    /// im2col rows), or the feed-forward blocks' per-worker rows if more.
+    private func bf16LinearScratchFloats(rows: Int, threads: Int) -> Int {
+        let d = config.dModel
+        return max(bf16ScratchFloats(rows: rows, inFeatures: 3 * max(config.numMelBins, d)),
+                   residualFeedForwardScratchFloats(width: d, hiddenWidth: config.encoderFfnDim, threads: threads))
     }
 
     /// Encoder states of several clips packed along positions: (Σ P_i, D). `threads` is
@@ -111,7 +125,7 @@ public final class WhisperEncoder: Sendable {
         let columns = arena.carve(maxFrames * max(m, d) * 3), front = arena.carve(maxFrames * d)
         let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
         let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
-        let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: max(tokens, maxFrames), inFeatures: max(f, 3 * max(m, d)))) : nil
+        let bf16 = precision == .bf16 ? arena.carve(bf16LinearScratchFloats(rows: max(tokens, maxFrames), threads: threads)) : nil
         let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
@@ -131,22 +145,16 @@ public final class WhisperEncoder: Sendable {
 
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
-            // x += attention(LN(x))
-            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: normed, threads: threads)
-            linear(normed, rows: tokens, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: qkv,
-                   bf16: layer.bf16?.qkv, scratch: bf16, threads: threads)
+            // x += W_o · attention(W_qkv · LN(x))
+            linear(x, rows: tokens, inFeatures: d, normalizedBy: layer.attentionLayerNorm, normed: normed, weight: layer.qkv, bias: layer.qkvBias,
+                   outFeatures: 3 * d, out: qkv, bf16: layer.bf16?.qkv, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
                       scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
-            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: normed,
-                   bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
-            addInPlace(x, normed, count: tokens * d, threads: threads)
+            residualLinear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d,
+                           into: x, temporary: normed, bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
             // x += W2 · gelu(W1 · LN(x))
-            layerNorm(x, rows: tokens, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed, threads: threads)
-            linear(normed, rows: tokens, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: hidden,
-                   bf16: layer.bf16?.up, scratch: bf16, threads: threads, activation: .gelu)
-            linear(hidden, rows: tokens, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed,
-                   bf16: layer.bf16?.down, scratch: bf16, threads: threads)
-            addInPlace(x, normed, count: tokens * d, threads: threads)
+            residualFeedForward(x, rows: tokens, norm: layer.ffnLayerNorm, weights: layer.ffn, activation: .gelu, normed: normed, hidden: hidden,
+                                scratch: bf16, threads: threads)
         }
         layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x, threads: threads)
         return Array(UnsafeBufferPointer(start: x, count: tokens * d))

@@ -70,21 +70,28 @@ package enum LinearActivation: Sendable {
     case none
     /// `geluErf`; in bf16 fused into the kernel's store (same erf approximation, 16 lanes).
     case gelu
+
+    /// The kernel's epilogue flag.
+    var bf16Flag: Int32 { self == .gelu ? Int32(EMBER_BF16_GELU) : Int32(EMBER_BF16_NONE) }
 }
 
 /// `linear` in bf16: out (R, out) = bf16(x) · bf16(weight)ᵀ + bias with fp32 sums, then
 /// `activation`, both applied to each output tile while it is in registers. x: (R, in),
 /// out row stride `ldOut`; `scratch` holds `bf16ScratchFloats(rows:inFeatures:)` floats.
+/// With `norm`, each row of x is layer-normalized on its way to bf16 (a pre-norm sublayer:
+/// no fp32 LN(x) pass through memory); with `accumulate`, the result is added to what `out`
+/// holds (a residual connection) in the same store.
 /// Row blocks split over `threads`; each element's sum is the same whatever the split.
 package func linearBF16(
-    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: BF16Weights, bias: UnsafePointer<Float>?,
-    out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, scratch: UnsafeMutablePointer<Float>, threads: Int = 1,
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, norm: LayerNormParameters? = nil, weight: BF16Weights, bias: UnsafePointer<Float>?,
+    out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>, threads: Int = 1,
     activation: LinearActivation = .none
 ) {
     precondition(weight.inFeatures == inFeatures, "bf16 weight has \(weight.inFeatures) inputs, not \(inFeatures)")
     let ld = ldOut ?? weight.outFeatures, n = weight.outFeatures
     let rowElements = ember_bf16_rows_count(1, Int32(inFeatures))
     let converted = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: rows * rowElements)
+    let flags = activation.bf16Flag | (accumulate ? Int32(EMBER_BF16_ACCUMULATE) : 0)
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer {
@@ -92,9 +99,80 @@ package func linearBF16(
     }
     parallelChunks(rows, threads: threads, grain: 32) { block in
         let xb = converted + block.lowerBound * rowElements
-        ember_bf16_convert(x + block.lowerBound * inFeatures, Int32(block.count), Int32(inFeatures), Int32(inFeatures), xb)
+        roundRows(x + block.lowerBound * inFeatures, rows: block.count, width: inFeatures, norm: norm, into: xb)
         ember_bf16_gemm_epilogue(xb, Int32(block.count), Int32(inFeatures), weight.packed, Int32(n), out + block.lowerBound * ld, Int32(ld),
-                                 bias, activation == .gelu ? Int32(EMBER_BF16_GELU) : Int32(EMBER_BF16_NONE))
+                                 bias, flags)
+    }
+}
+
+/// A layer normalization's parameters: (x − mean) / sqrt(var + eps) · gamma + beta per row.
+package struct LayerNormParameters: Sendable {
+    let gamma: [Float]
+    let beta: [Float]
+    let eps: Float
+
+    package init(gamma: [Float], beta: [Float], eps: Float) {
+        self.gamma = gamma
+        self.beta = beta
+        self.eps = eps
+    }
+}
+
+/// Rows of x (rows × width, packed) rounded to the kernel's bf16 input rows, layer-normalized first with `norm`.
+private func roundRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, norm: LayerNormParameters?, into xb: UnsafeMutablePointer<UInt16>) {
+    if let norm {
+        precondition(norm.gamma.count == width && norm.beta.count == width, "layer norm of width \(norm.gamma.count) on rows of \(width)")
+        ember_bf16_layer_norm(x, Int32(rows), Int32(width), Int32(width), norm.gamma, norm.beta, norm.eps, xb)
+    } else {
+        ember_bf16_convert(x, Int32(rows), Int32(width), Int32(width), xb)
+    }
+}
+
+/// Rows per block of `feedForwardBF16`: a block's rounded input (64 × width) and hidden
+/// activations (64 × hidden, 192 KB at 1536) stay in L2 between the two products.
+private let feedForwardBlock = 64
+
+/// Floats of scratch `feedForwardBF16` needs: per worker, one block's rounded input and hidden rows.
+package func feedForwardBF16ScratchFloats(width: Int, hiddenWidth: Int, threads: Int) -> Int {
+    max(threads, 1) * (Int(ember_bf16_rows_count(Int32(feedForwardBlock), Int32(width)) + ember_bf16_rows_count(Int32(feedForwardBlock), Int32(hiddenWidth))) + 1) / 2
+}
+
+/// The feed-forward sublayer in bf16, x += down · act(up · norm(x) + upBias) + downBias,
+/// one block of rows at a time: the normalized (or plainly rounded) input, the hidden
+/// activations rounded to bf16 by the up-projection's store, and the down-projection added
+/// into x by its store; nothing of width `hidden` passes through memory in fp32. Rows are
+/// independent, so blocks and thread splits do not change values.
+package func feedForwardBF16(
+    _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, norm: LayerNormParameters?,
+    up: BF16Weights, upBias: UnsafePointer<Float>, activation: LinearActivation, down: BF16Weights, downBias: UnsafePointer<Float>,
+    scratch: UnsafeMutablePointer<Float>, threads: Int = 1
+) {
+    let hiddenWidth = up.outFeatures
+    precondition(up.inFeatures == width && down.inFeatures == hiddenWidth && down.outFeatures == width,
+                 "feed-forward shapes \(up.outFeatures)×\(up.inFeatures), \(down.outFeatures)×\(down.inFeatures) for width \(width)")
+    precondition(hiddenWidth % 2 == 0, "hidden width \(hiddenWidth) must be even (bf16 rows are k pairs)")
+    let inputElements = ember_bf16_rows_count(Int32(feedForwardBlock), Int32(width))
+    let workerElements = inputElements + ember_bf16_rows_count(Int32(feedForwardBlock), Int32(hiddenWidth))
+    let base = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: max(threads, 1) * workerElements)
+    let profile = GEMMProfile.shared, profiling = profile.enabled
+    let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    defer {
+        if profiling {
+            let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
+            profile.record(nanoseconds: nanoseconds / 2, m: rows, n: hiddenWidth, k: width)
+            profile.record(nanoseconds: nanoseconds - nanoseconds / 2, m: rows, n: width, k: hiddenWidth)
+        }
+    }
+    parallelChunks(rows, threads: threads, grain: 32) { chunk, worker in
+        let input = base + worker * workerElements, hidden = input + inputElements
+        for first in stride(from: chunk.lowerBound, to: chunk.upperBound, by: feedForwardBlock) {
+            let count = min(feedForwardBlock, chunk.upperBound - first), block = x + first * width
+            roundRows(block, rows: count, width: width, norm: norm, into: input)
+            ember_bf16_gemm_to_bf16(input, Int32(count), Int32(width), up.packed, Int32(hiddenWidth), hidden, Int32(hiddenWidth), upBias,
+                                    activation.bf16Flag)
+            ember_bf16_gemm_epilogue(hidden, Int32(count), Int32(hiddenWidth), down.packed, Int32(width), block, Int32(width), downBias,
+                                     Int32(EMBER_BF16_ACCUMULATE))
+        }
     }
 }
 

@@ -12,8 +12,8 @@ struct BertLayer: Sendable {
     let intermediate, intermediateBias: [Float]                   // intermediate.dense
     let output, outputBias: [Float]                               // output.dense
     let outputNorm, outputNormBias: [Float]                       // output.LayerNorm
-    let bf16: (query: BF16Weights, key: BF16Weights, value: BF16Weights, attentionOut: BF16Weights,
-               intermediate: BF16Weights, output: BF16Weights)?  // ComputePrecision.bf16 only
+    let bf16: (query: BF16Weights, key: BF16Weights, value: BF16Weights, attentionOut: BF16Weights)?  // ComputePrecision.bf16 only
+    let ffn: FeedForwardWeights                                   // intermediate, output (and their bf16 copies)
 
     init(_ loader: inout TensorLoader, index i: Int, config c: BertConfig, precision: ComputePrecision) throws {
         let p = "encoder.layer.\(i)."
@@ -36,9 +36,11 @@ struct BertLayer: Sendable {
         outputNormBias = try loader.take(p + "output.LayerNorm.bias", [d])
         bf16 = precision == .bf16
             ? (BF16Weights(query, outFeatures: d, inFeatures: d), BF16Weights(key, outFeatures: d, inFeatures: d),
-               BF16Weights(value, outFeatures: d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d),
-               BF16Weights(intermediate, outFeatures: f, inFeatures: d), BF16Weights(output, outFeatures: d, inFeatures: f))
+               BF16Weights(value, outFeatures: d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d))
             : nil
+        ffn = FeedForwardWeights(
+            up: intermediate, upBias: intermediateBias, down: output, downBias: outputBias, width: d, hiddenWidth: f,
+            bf16: precision == .bf16 ? (BF16Weights(intermediate, outFeatures: f, inFeatures: d), BF16Weights(output, outFeatures: d, inFeatures: f)) : nil)
     }
 }
 
@@ -74,7 +76,8 @@ public final class BertEncoder: Sendable {
     /// rounded input rows of the widest linear layer.
     public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
         tokens * (6 * config.hiddenSize + config.intermediateSize) + max(threads, 1) * maxLength * maxLength
-            + (precision == .bf16 ? bf16ScratchFloats(rows: tokens, inFeatures: max(config.hiddenSize, config.intermediateSize))
+            + (precision == .bf16 ? max(bf16ScratchFloats(rows: tokens, inFeatures: config.hiddenSize),
+                                        residualFeedForwardScratchFloats(width: config.hiddenSize, hiddenWidth: config.intermediateSize, threads: threads))
                 + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: config.hiddenSize / config.numAttentionHeads) : 0)
     }
 
@@ -99,7 +102,9 @@ public final class BertEncoder: Sendable {
         arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength, threads: threads))
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
         let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
-        let bf16 = precision == .bf16 ? arena.carve(bf16ScratchFloats(rows: tokens, inFeatures: max(d, f))) : nil
+        let bf16 = precision == .bf16
+            ? arena.carve(max(bf16ScratchFloats(rows: tokens, inFeatures: d), residualFeedForwardScratchFloats(width: d, hiddenWidth: f, threads: threads)))
+            : nil
         let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 
         // Embeddings: word + position + token type 0, then LayerNorm.
@@ -126,18 +131,14 @@ public final class BertEncoder: Sendable {
                    bf16: layer.bf16?.value, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
                       scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
-            linear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d, out: projection,
-                   bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
-            // Post-norm residual: x = LN(x + attention).
-            addInPlace(projection, x, count: tokens * d, threads: threads)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x, threads: threads)
+            // Post-norm residual: x = LN(x + W_o · attention).
+            residualLinear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d,
+                           into: x, temporary: projection, bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
+            layerNorm(x, rows: tokens, width: d, gamma: layer.attentionNorm, beta: layer.attentionNormBias, eps: config.layerNormEps, out: x, threads: threads)
             // Feed-forward: x = LN(x + W2 · gelu(W1 · x)).
-            linear(x, rows: tokens, inFeatures: d, weight: layer.intermediate, bias: layer.intermediateBias, outFeatures: f, out: hidden,
-                   bf16: layer.bf16?.intermediate, scratch: bf16, threads: threads, activation: .gelu)
-            linear(hidden, rows: tokens, inFeatures: f, weight: layer.output, bias: layer.outputBias, outFeatures: d, out: projection,
-                   bf16: layer.bf16?.output, scratch: bf16, threads: threads)
-            addInPlace(projection, x, count: tokens * d, threads: threads)
-            layerNorm(projection, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x, threads: threads)
+            residualFeedForward(x, rows: tokens, norm: nil, weights: layer.ffn, activation: .gelu, normed: projection, hidden: hidden, scratch: bf16,
+                                threads: threads)
+            layerNorm(x, rows: tokens, width: d, gamma: layer.outputNorm, beta: layer.outputNormBias, eps: config.layerNormEps, out: x, threads: threads)
         }
         return Array(UnsafeBufferPointer(start: x, count: tokens * d))
     }

@@ -11,40 +11,26 @@ import EmberContract
 
 /// One pre-norm decoder layer; names are the checkpoint's under `decoder/layer_N/`.
 struct WhisperDecoderLayer: Sendable {
-    let selfNorm, selfNormBias: [Float]    // self_attention/layer_norm/{gamma,beta}
-    let qkv, qkvBias: [Float]              // self_attention/linear_0: q, k, v fused (3D, D); note: k bias is zero
-    let selfOut, selfOutBias: [Float]      // self_attention/linear_1 (D, D)
-    let crossNorm, crossNormBias: [Float]  // attention/layer_norm/{gamma,beta}
-    let query, queryBias: [Float]          // attention/linear_0 (D, D)
-    let keyValue, keyValueBias: [Float]    // attention/linear_1: k, v fused (2D, D), applied to encoder states
-    let crossOut, crossOutBias: [Float]    // attention/linear_2 (D, D)
-    let ffnNorm, ffnNormBias: [Float]      // ffn/layer_norm/{gamma,beta}
-    let up, upBias: [Float]                // ffn/linear_0 (F, D)
-    let down, downBias: [Float]            // ffn/linear_1 (D, F)
+    let selfAttention: WhisperSelfAttentionWeights  // self_attention/
+    let crossNorm: LayerNormParameters              // attention/layer_norm/{gamma,beta}
+    let query, queryBias: [Float]                   // attention/linear_0 (D, D)
+    let keyValue, keyValueBias: [Float]             // attention/linear_1: k, v fused (2D, D), applied to encoder states
+    let crossOut, crossOutBias: [Float]             // attention/linear_2 (D, D)
+    let ffn: WhisperFeedForwardWeights              // ffn/
 
     init(_ loader: inout TensorLoader, index i: Int, config c: WhisperDecoderConfig) throws {
         let p = "decoder/layer_\(i)/"
-        let d = c.dModel, f = c.decoderFfnDim
-        selfNorm = try loader.take(p + "self_attention/layer_norm/gamma", [d])
-        selfNormBias = try loader.take(p + "self_attention/layer_norm/beta", [d])
-        qkv = try loader.take(p + "self_attention/linear_0/weight", [3 * d, d])
-        qkvBias = try loader.take(p + "self_attention/linear_0/bias", [3 * d])
-        selfOut = try loader.take(p + "self_attention/linear_1/weight", [d, d])
-        selfOutBias = try loader.take(p + "self_attention/linear_1/bias", [d])
-        crossNorm = try loader.take(p + "attention/layer_norm/gamma", [d])
-        crossNormBias = try loader.take(p + "attention/layer_norm/beta", [d])
+        let d = c.dModel
+        selfAttention = try WhisperSelfAttentionWeights(&loader, prefix: p + "self_attention/", width: d, eps: c.layerNormEps, precision: .fp32)
+        crossNorm = LayerNormParameters(gamma: try loader.take(p + "attention/layer_norm/gamma", [d]),
+                                        beta: try loader.take(p + "attention/layer_norm/beta", [d]), eps: c.layerNormEps)
         query = try loader.take(p + "attention/linear_0/weight", [d, d])
         queryBias = try loader.take(p + "attention/linear_0/bias", [d])
         keyValue = try loader.take(p + "attention/linear_1/weight", [2 * d, d])
         keyValueBias = try loader.take(p + "attention/linear_1/bias", [2 * d])
         crossOut = try loader.take(p + "attention/linear_2/weight", [d, d])
         crossOutBias = try loader.take(p + "attention/linear_2/bias", [d])
-        ffnNorm = try loader.take(p + "ffn/layer_norm/gamma", [d])
-        ffnNormBias = try loader.take(p + "ffn/layer_norm/beta", [d])
-        up = try loader.take(p + "ffn/linear_0/weight", [f, d])
-        upBias = try loader.take(p + "ffn/linear_0/bias", [f])
-        down = try loader.take(p + "ffn/linear_1/weight", [d, f])
-        downBias = try loader.take(p + "ffn/linear_1/bias", [d])
+        ffn = try WhisperFeedForwardWeights(&loader, prefix: p + "ffn/", width: d, hiddenWidth: c.decoderFfnDim, eps: c.layerNormEps, precision: .fp32)
     }
 }
 
@@ -127,7 +113,7 @@ public final class WhisperDecoder: Sendable {
     /// Feeds `token` at the next position; with `logits` the next-token logits land in
     /// `state.logits` (skipped for prompt tokens whose prediction is not read).
     public func step(_ token: Int32, state: State, logits: Bool = true, threads: Int = 1) throws {
-        let d = config.dModel, f = config.decoderFfnDim, heads = config.decoderAttentionHeads, headDim = d / heads
+        let d = config.dModel, heads = config.decoderAttentionHeads, headDim = d / heads
         let t = state.length
         guard t < config.maxTargetPositions else {
             throw ModelError.invalidInput("the decoder holds \(config.maxTargetPositions) tokens")
@@ -138,29 +124,27 @@ public final class WhisperDecoder: Sendable {
         for i in 0..<d { x[i] = embeddings[Int(token) * d + i] + positions[t * d + i] }
         let scale = 1 / Float(headDim).squareRoot()
         for (l, layer) in layers.enumerated() {
-            // x += self_attention(LN(x)) over positions 0…t (causal: the cache holds only those)
-            layerNorm(x, rows: 1, width: d, gamma: layer.selfNorm, beta: layer.selfNormBias, eps: config.layerNormEps, out: normed)
-            linear(normed, rows: 1, inFeatures: d, weight: layer.qkv, bias: layer.qkvBias, outFeatures: 3 * d, out: state.qkv, threads: threads)
+            // x += W_o · self_attention(W_qkv · LN(x)) over positions 0…t (causal: the cache holds only those)
+            let selfAttention = layer.selfAttention
+            linear(x, rows: 1, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv, bias: selfAttention.qkvBias,
+                   outFeatures: 3 * d, out: state.qkv, bf16: nil, scratch: nil, threads: threads)
             (state.keys[l] + t * d).update(from: state.qkv + d, count: d)
             (state.values[l] + t * d).update(from: state.qkv + 2 * d, count: d)
             attend(query: state.qkv, keys: state.keys[l], values: state.values[l], stride: d, length: t + 1,
                    heads: heads, headDim: headDim, scale: scale, scores: state.scores, out: context)
-            linear(context, rows: 1, inFeatures: d, weight: layer.selfOut, bias: layer.selfOutBias, outFeatures: d, out: normed, threads: threads)
-            addInPlace(x, normed, count: d)
-            // x += cross_attention(LN(x), encoder states)
-            layerNorm(x, rows: 1, width: d, gamma: layer.crossNorm, beta: layer.crossNormBias, eps: config.layerNormEps, out: normed)
-            linear(normed, rows: 1, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: state.qkv, threads: threads)
+            residualLinear(context, rows: 1, inFeatures: d, weight: selfAttention.out, bias: selfAttention.outBias, outFeatures: d, into: x,
+                           temporary: normed, bf16: nil, scratch: nil, threads: threads)
+            // x += W_o · cross_attention(W_q · LN(x), encoder states)
+            linear(x, rows: 1, inFeatures: d, normalizedBy: layer.crossNorm, normed: normed, weight: layer.query, bias: layer.queryBias,
+                   outFeatures: d, out: state.qkv, bf16: nil, scratch: nil, threads: threads)
             let kv = state.crossKeyValues[l]
             attend(query: state.qkv, keys: kv, values: kv + d, stride: 2 * d, length: state.sourceLength,
                    heads: heads, headDim: headDim, scale: scale, scores: state.scores, out: context)
-            linear(context, rows: 1, inFeatures: d, weight: layer.crossOut, bias: layer.crossOutBias, outFeatures: d, out: normed, threads: threads)
-            addInPlace(x, normed, count: d)
+            residualLinear(context, rows: 1, inFeatures: d, weight: layer.crossOut, bias: layer.crossOutBias, outFeatures: d, into: x,
+                           temporary: normed, bf16: nil, scratch: nil, threads: threads)
             // x += W2 · gelu(W1 · LN(x))
-            layerNorm(x, rows: 1, width: d, gamma: layer.ffnNorm, beta: layer.ffnNormBias, eps: config.layerNormEps, out: normed)
-            linear(normed, rows: 1, inFeatures: d, weight: layer.up, bias: layer.upBias, outFeatures: f, out: state.hidden, threads: threads)
-            geluErf(state.hidden, count: f)
-            linear(state.hidden, rows: 1, inFeatures: f, weight: layer.down, bias: layer.downBias, outFeatures: d, out: normed, threads: threads)
-            addInPlace(x, normed, count: d)
+            residualFeedForward(x, rows: 1, norm: layer.ffn.norm, weights: layer.ffn.weights, activation: .gelu, normed: normed, hidden: state.hidden,
+                                scratch: nil, threads: threads)
         }
         state.length = t + 1
         guard logits else { return }

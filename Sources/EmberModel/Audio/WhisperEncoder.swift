@@ -9,39 +9,14 @@ import EmberContract
 
 /// One pre-norm layer; names are the checkpoint's under `encoder/layer_N/`.
 struct WhisperLayer: Sendable {
-    let attentionNorm, attentionNormBias: [Float]  // self_attention/layer_norm/{gamma,beta}
-    let qkv, qkvBias: [Float]                      // self_attention/linear_0: q, k, v fused (3D, D); note: k bias is zero
-    let attentionOut, attentionOutBias: [Float]    // self_attention/linear_1
-    let ffnNorm, ffnNormBias: [Float]              // ffn/layer_norm/{gamma,beta}
-    let up, upBias: [Float]                        // ffn/linear_0 (F, D)
-    let down, downBias: [Float]                    // ffn/linear_1 (D, F)
-    let bf16: (qkv: BF16Weights, attentionOut: BF16Weights)?  // ComputePrecision.bf16 only
-    let attentionLayerNorm, ffnLayerNorm: LayerNormParameters
-    let ffn: FeedForwardWeights                    // up, down (and their bf16 copies)
+    let selfAttention: WhisperSelfAttentionWeights  // self_attention/
+    let ffn: WhisperFeedForwardWeights              // ffn/
 
     init(_ loader: inout TensorLoader, index i: Int, config c: WhisperEncoderConfig, precision: ComputePrecision) throws {
         let p = "encoder/layer_\(i)/"
-        let d = c.dModel, f = c.encoderFfnDim
-        attentionNorm = try loader.take(p + "self_attention/layer_norm/gamma", [d])
-        attentionNormBias = try loader.take(p + "self_attention/layer_norm/beta", [d])
-        qkv = try loader.take(p + "self_attention/linear_0/weight", [3 * d, d])
-        qkvBias = try loader.take(p + "self_attention/linear_0/bias", [3 * d])
-        attentionOut = try loader.take(p + "self_attention/linear_1/weight", [d, d])
-        attentionOutBias = try loader.take(p + "self_attention/linear_1/bias", [d])
-        ffnNorm = try loader.take(p + "ffn/layer_norm/gamma", [d])
-        ffnNormBias = try loader.take(p + "ffn/layer_norm/beta", [d])
-        up = try loader.take(p + "ffn/linear_0/weight", [f, d])
-        upBias = try loader.take(p + "ffn/linear_0/bias", [f])
-        down = try loader.take(p + "ffn/linear_1/weight", [d, f])
-        downBias = try loader.take(p + "ffn/linear_1/bias", [d])
-        bf16 = precision == .bf16
-            ? (BF16Weights(qkv, outFeatures: 3 * d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d))
-            : nil
-        attentionLayerNorm = LayerNormParameters(gamma: attentionNorm, beta: attentionNormBias, eps: c.layerNormEps)
-        ffnLayerNorm = LayerNormParameters(gamma: ffnNorm, beta: ffnNormBias, eps: c.layerNormEps)
-        ffn = FeedForwardWeights(
-            up: up, upBias: upBias, down: down, downBias: downBias, width: d, hiddenWidth: f,
-            bf16: precision == .bf16 ? (BF16Weights(up, outFeatures: f, inFeatures: d), BF16Weights(down, outFeatures: d, inFeatures: f)) : nil)
+        selfAttention = try WhisperSelfAttentionWeights(&loader, prefix: p + "self_attention/", width: c.dModel, eps: c.layerNormEps, precision: precision)
+        ffn = try WhisperFeedForwardWeights(&loader, prefix: p + "ffn/", width: c.dModel, hiddenWidth: c.encoderFfnDim, eps: c.layerNormEps,
+                                            precision: precision)
     }
 }
 
@@ -146,14 +121,15 @@ public final class WhisperEncoder: Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // x += W_o · attention(W_qkv · LN(x))
-            linear(x, rows: tokens, inFeatures: d, normalizedBy: layer.attentionLayerNorm, normed: normed, weight: layer.qkv, bias: layer.qkvBias,
-                   outFeatures: 3 * d, out: qkv, bf16: layer.bf16?.qkv, scratch: bf16, threads: threads)
+            let selfAttention = layer.selfAttention
+            linear(x, rows: tokens, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv, bias: selfAttention.qkvBias,
+                   outFeatures: 3 * d, out: qkv, bf16: selfAttention.bf16?.qkv, scratch: bf16, threads: threads)
             attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
                       scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
-            residualLinear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d,
-                           into: x, temporary: normed, bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)
+            residualLinear(context, rows: tokens, inFeatures: d, weight: selfAttention.out, bias: selfAttention.outBias, outFeatures: d,
+                           into: x, temporary: normed, bf16: selfAttention.bf16?.out, scratch: bf16, threads: threads)
             // x += W2 · gelu(W1 · LN(x))
-            residualFeedForward(x, rows: tokens, norm: layer.ffnLayerNorm, weights: layer.ffn, activation: .gelu, normed: normed, hidden: hidden,
+            residualFeedForward(x, rows: tokens, norm: layer.ffn.norm, weights: layer.ffn.weights, activation: .gelu, normed: normed, hidden: hidden,
                                 scratch: bf16, threads: threads)
         }
         layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x, threads: threads)

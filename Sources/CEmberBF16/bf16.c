@@ -148,78 +148,86 @@ static inline __m512 gelu16(__m512 v) {
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
 }
 
+// One tile: rows [r0, r0 + rows) (rows ≤ 8) against the 32-column panel starting at
+// column p, then the epilogue while the tile is in registers: bias, the activation, then
+// the store (added to what the output holds with EMBER_BF16_ACCUMULATE, or rounded to bf16
+// when `toBF16`, a constant at each call site so the compiler specializes).
 EMBER_BF16_TARGET
-void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc) {
-    ember_bf16_gemm_epilogue(xb, m, k, packed, n, c, ldc, NULL, EMBER_BF16_NONE);
+static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, int kp, const uint16_t *packed, int n, int p, int r0,
+                                                            int rows, void *c, int ldc, const float *bias, int flags, const int toBF16) {
+    const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
+    const int columns = n - p < PANEL ? n - p : PANEL;
+    const __mmask16 low = tail16(columns), high = tail16(columns - 16);
+    const __mmask32 both = (__mmask32)(columns >= 32 ? 0xffffffffu : (1u << columns) - 1);
+    const int rowBias = bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
+    const int act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
+    const int32_t *a[ROWS];
+    for (int r = 0; r < ROWS; r++) a[r] = (const int32_t *)(xb + (size_t)(r0 + (r < rows ? r : 0)) * kp * 2);
+    __m512 acc[ROWS][2];
+    for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int q = 0; q < kp; q++) {
+        const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel + (size_t)q * PANEL * 2);
+        const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel + (size_t)q * PANEL * 2 + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < ROWS; r++) {
+            const __m512bh v = (__m512bh)_mm512_set1_epi32(a[r][q]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], v, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], v, b1);
+        }
+    }
+    const __m512 bias0 = bias && !rowBias ? _mm512_maskz_loadu_ps(low, bias + p) : _mm512_setzero_ps();
+    const __m512 bias1 = bias && !rowBias ? _mm512_maskz_loadu_ps(high, bias + p + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < rows; r++) {
+        __m512 v0, v1;
+        if (rowBias) {
+            const __m512 b = _mm512_set1_ps(bias[r0 + r]);
+            v0 = _mm512_add_ps(acc[r][0], b);
+            v1 = _mm512_add_ps(acc[r][1], b);
+        } else {
+            v0 = _mm512_add_ps(acc[r][0], bias0);
+            v1 = _mm512_add_ps(acc[r][1], bias1);
+        }
+        if (act == EMBER_BF16_GELU) {
+            v0 = gelu16(v0);
+            v1 = gelu16(v1);
+        } else if (act == EMBER_BF16_RELU6) {
+            const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+            v0 = _mm512_min_ps(_mm512_max_ps(v0, zero), six);
+            v1 = _mm512_min_ps(_mm512_max_ps(v1, zero), six);
+        }
+        if (toBF16) {
+            uint16_t *out = (uint16_t *)c + (size_t)(r0 + r) * ldc + p;
+            _mm512_mask_storeu_epi16(out, both, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+        } else {
+            float *out = (float *)c + (size_t)(r0 + r) * ldc + p;
+            if (accumulate) {
+                v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(low, out), v0);
+                v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(high, out + 16), v1);
+            }
+            _mm512_mask_storeu_ps(out, low, v0);
+            _mm512_mask_storeu_ps(out + 16, high, v1);
+        }
+    }
 }
 
-// The kernel and its epilogue; `toBF16` (a constant at each call site, so the compiler
-// specializes) stores rounded bf16 rows instead of fp32.
+// Panels outer, row blocks inner: each 32 × k panel of the weights stays in L1/L2 while
+// the rows stream past it (linear layers: many rows, the weights the larger operand).
 EMBER_BF16_TARGET
 static inline __attribute__((always_inline)) void gemm_tiles(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, void *c,
                                                              int ldc, const float *bias, int flags, const int toBF16) {
     const int kp = pairs(k);
-    const int rowBias = bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
-    const int act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
-    for (int p = 0; p < n; p += PANEL) {
-        const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
-        const int columns = n - p < PANEL ? n - p : PANEL;
-        const __mmask16 low = (__mmask16)(columns >= 16 ? 0xffff : (1u << columns) - 1);
-        const __mmask16 high = (__mmask16)(columns <= 16 ? 0 : columns >= 32 ? 0xffff : (1u << (columns - 16)) - 1);
-        const __mmask32 both = (__mmask32)(columns >= 32 ? 0xffffffffu : (1u << columns) - 1);
-        const __m512 bias0 = bias && !rowBias ? _mm512_maskz_loadu_ps(low, bias + p) : _mm512_setzero_ps();
-        const __m512 bias1 = bias && !rowBias ? _mm512_maskz_loadu_ps(high, bias + p + 16) : _mm512_setzero_ps();
-        for (int r0 = 0; r0 < m; r0 += ROWS) {
-            const int rows = m - r0 < ROWS ? m - r0 : ROWS;
-            const int32_t *a[ROWS];
-            for (int r = 0; r < ROWS; r++) a[r] = (const int32_t *)(xb + (size_t)(r0 + (r < rows ? r : 0)) * kp * 2);
-            __m512 acc[ROWS][2];
-            for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-            for (int q = 0; q < kp; q++) {
-                const __m512bh b0 = (__m512bh)_mm512_loadu_si512(panel + (size_t)q * PANEL * 2);
-                const __m512bh b1 = (__m512bh)_mm512_loadu_si512(panel + (size_t)q * PANEL * 2 + 32);
-#pragma GCC unroll 8
-                for (int r = 0; r < ROWS; r++) {
-                    const __m512bh v = (__m512bh)_mm512_set1_epi32(a[r][q]);
-                    acc[r][0] = _mm512_dpbf16_ps(acc[r][0], v, b0);
-                    acc[r][1] = _mm512_dpbf16_ps(acc[r][1], v, b1);
-                }
-            }
-            // Epilogue while the tile is in registers: bias, the activation, then the store
-            // (added to what the output holds with EMBER_BF16_ACCUMULATE, or rounded to bf16).
-            for (int r = 0; r < rows; r++) {
-                __m512 v0, v1;
-                if (rowBias) {
-                    const __m512 b = _mm512_set1_ps(bias[r0 + r]);
-                    v0 = _mm512_add_ps(acc[r][0], b);
-                    v1 = _mm512_add_ps(acc[r][1], b);
-                } else {
-                    v0 = _mm512_add_ps(acc[r][0], bias0);
-                    v1 = _mm512_add_ps(acc[r][1], bias1);
-                }
-                if (act == EMBER_BF16_GELU) {
-                    v0 = gelu16(v0);
-                    v1 = gelu16(v1);
-                } else if (act == EMBER_BF16_RELU6) {
-                    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-                    v0 = _mm512_min_ps(_mm512_max_ps(v0, zero), six);
-                    v1 = _mm512_min_ps(_mm512_max_ps(v1, zero), six);
-                }
-                if (toBF16) {
-                    uint16_t *out = (uint16_t *)c + (size_t)(r0 + r) * ldc + p;
-                    _mm512_mask_storeu_epi16(out, both, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
-                } else {
-                    float *out = (float *)c + (size_t)(r0 + r) * ldc + p;
-                    if (accumulate) {
-                        v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(low, out), v0);
-                        v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(high, out + 16), v1);
-                    }
-                    _mm512_mask_storeu_ps(out, low, v0);
-                    _mm512_mask_storeu_ps(out + 16, high, v1);
-                }
-            }
-        }
-    }
+    for (int p = 0; p < n; p += PANEL)
+        for (int r0 = 0; r0 < m; r0 += ROWS) gemm_tile(xb, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, bias, flags, toBF16);
+}
+
+// Row blocks outer: attention's products (64 query rows against all keys, or 64 weight rows
+// against 64 value columns) measured about 10% faster with each row block kept in L1 and
+// written out row by row.
+EMBER_BF16_TARGET
+void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc) {
+    const int kp = pairs(k);
+    for (int r0 = 0; r0 < m; r0 += ROWS)
+        for (int p = 0; p < n; p += PANEL) gemm_tile(xb, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, NULL, EMBER_BF16_NONE, 0);
 }
 
 EMBER_BF16_TARGET

@@ -198,5 +198,12 @@ struct RealWeightParityTests {
         for (i, item) in try twoThreads.embed(items).enumerated() {
             #expect(item.vector == batched[i].vector, "item \(i) with 2 engine threads")
         }
+        // Per call, as the worker's lanes ask (one lane's thread, or an idle lane's too): the
+        // same bits, and a request above the engine's threads is capped, not an error.
+        for threads in [1, 2, 8] {
+            for (i, result) in twoThreads.embedEach(items, threads: threads).enumerated() {
+                #expect(try result.get().vector == batched[i].vector, "item \(i), a call on \(threads) thread(s)")
+            }
+        }
     }
 }

@@ -46,6 +46,31 @@ struct PipelineDeliveryTests {
         #expect(input.isClosed)
     }
 
+    @Test("a lane embedding while the other is idle is lent its cores; two lanes busy side by side get one each; off, always one",
+          arguments: [true, false])
+    func lendIdleCores(lend: Bool) throws {
+        // Each embed call takes 1.5 s, so the second of two items sent together starts
+        // while the first is still running.
+        let processor = FakeProcessor(embedsOneByOne: true, embedDelay: 1.5)
+        let input = FakeInput([.message(fakeMessage(offset: 0, itemID: "alone"))])
+        let output = FakeOutput()
+        let pipeline = try pipeline(fakeConfiguration { $0.embedLanes = 2; $0.lendIdleCores = lend }, input, output, processor)
+        pipeline.start()
+        #expect(eventually { output.records(on: "out").count == 1 })
+        input.push([.message(fakeMessage(offset: 1, itemID: "pair-a")), .message(fakeMessage(offset: 2, itemID: "pair-b"))])
+        #expect(eventually { output.records(on: "out").count == 3 })
+        pipeline.requestStop()
+        _ = try #require(outcome(pipeline, within: 20)).get()
+        let lanes = processor.lanesPerCall
+        #expect(lanes.count == 3 && processor.embedConcurrency == 2, "\(lanes), \(processor.embedConcurrency) at once")
+        if lend {
+            #expect(lanes[0] == 2, "the lone item gets both lanes' cores")
+            #expect(lanes[1...].sorted() == [1, 2], "of two side by side, the first is lent the idle lane, the second is not")
+        } else {
+            #expect(lanes == [1, 1, 1])
+        }
+    }
+
     @Test("embed lanes run the model on different items at the same time; one-by-one lanes take one item per call")
     func lanes() throws {
         let processor = FakeProcessor(embedsOneByOne: true, embedDelay: 0.05)

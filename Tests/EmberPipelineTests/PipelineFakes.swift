@@ -178,6 +178,7 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
     private var preparedCount: [String: Int] = [:]
     private var prepareStarts = 0
     private var embedded = 0
+    private var lentLanes: [Int] = []
     let prepareDelay: Double
     let gate = DispatchSemaphore(value: 0)
     let gated: Bool
@@ -243,7 +244,14 @@ final class FakeProcessor: ItemProcessor, @unchecked Sendable {
         }
     }
 
+    func embed(_ batch: [Prepared], lanes: Int) -> [Result<EmbeddedItem, ItemFailure>] {
+        lock.withLock { lentLanes.append(lanes) }
+        return embed(batch)
+    }
+
     func attempts(_ itemID: String) -> Int { lock.withLock { preparedCount[itemID] ?? 0 } }
+    /// The `lanes` each `embed(_:lanes:)` call was given, in call order.
+    var lanesPerCall: [Int] { lock.withLock { lentLanes } }
     var prepareCount: Int { lock.withLock { prepareStarts } }
     var embeddedCount: Int { lock.withLock { embedded } }
     /// The most `embed` calls that ran at the same time.

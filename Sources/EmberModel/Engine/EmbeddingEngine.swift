@@ -224,8 +224,10 @@ public final class EmbeddingEngine: Sendable {
     /// frame size, malformed log-mel, non-finite result) fails alone. Each tower runs over
     /// all valid items that have its modality (text tokens packed, frames in CNN passes,
     /// audio clips packed), so BLAS sees large matrices; results equal embedding the items
-    /// one by one.
-    public func embedEach(_ inputs: [ItemInput]) -> [Result<ItemEmbedding, ModelError>] {
+    /// one by one. `threads` (default and at most the engine's `threads`) is how many threads this
+    /// call may use; the results are the same whatever it is.
+    public func embedEach(_ inputs: [ItemInput], threads: Int? = nil) -> [Result<ItemEmbedding, ModelError>] {
+        let threads = min(max(threads ?? self.threads, 1), self.threads)
         var results = [Result<ItemEmbedding, ModelError>?](repeating: nil, count: inputs.count)
         var valid: [Int] = []
         for (i, input) in inputs.enumerated() {
@@ -237,7 +239,7 @@ public final class EmbeddingEngine: Sendable {
         }
         do {
             // Messages name no batch position: they end up in one item's dead letter.
-            for (i, result) in zip(valid, try embedValidated(valid.map { inputs[$0] })) { results[i] = result }
+            for (i, result) in zip(valid, try embedValidated(valid.map { inputs[$0] }, threads: threads)) { results[i] = result }
         } catch {
             let failure = error as? ModelError ?? .invalidInput("\(error)")
             for i in valid { results[i] = .failure(failure) }
@@ -267,7 +269,7 @@ public final class EmbeddingEngine: Sendable {
     }
 
     /// The towers and fusion over items that passed `problem(with:)`.
-    private func embedValidated(_ inputs: [ItemInput]) throws -> [Result<ItemEmbedding, ModelError>] {
+    private func embedValidated(_ inputs: [ItemInput], threads: Int) throws -> [Result<ItemEmbedding, ModelError>] {
         if let fused {
             let outputs = try arenas.withArena { try fused.embed(inputs, arena: $0, threads: threads) }
             return outputs.map { output in

@@ -59,6 +59,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
     private var failure: (any Error)?
 
     private let finished = DispatchGroup()
+    /// Embedding lanes inside a model call, for lending idle lanes' cores (`lendIdleCores`).
+    private let busyLanes = NSLock()
+    private var busyLaneCount = 0
 
     public init(
         configuration: PipelineConfiguration, input: any PipelineInput, output: any PipelineOutput,
@@ -310,7 +313,9 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
             guard !current.isEmpty else { continue }
             let start = DispatchTime.now().uptimeNanoseconds
             let spanStart = DefaultTracerClock.now
-            let results = processor.embed(current.map(\.prepared))
+            let lanes = beginEmbedding()
+            let results = processor.embed(current.map(\.prepared), lanes: lanes)
+            endEmbedding()
             metrics.duration(.embed, nanoseconds: DispatchTime.now().uptimeNanoseconds - start)
             for item in current { tracing.recordSpan("embed", item.work.trace, from: spanStart, batchSize: current.count) }
             metrics.batch(size: current.count)
@@ -324,6 +329,19 @@ public final class EmbeddingPipeline<Processor: ItemProcessor>: @unchecked Senda
                 }
             }
         }
+    }
+
+    /// Marks a lane busy and returns the lanes' worth of cores its call may use: its own,
+    /// plus every idle lane's with `lendIdleCores`.
+    private func beginEmbedding() -> Int {
+        busyLanes.withLock {
+            busyLaneCount += 1
+            return configuration.lendIdleCores ? 1 + max(configuration.embedLanes - busyLaneCount, 0) : 1
+        }
+    }
+
+    private func endEmbedding() {
+        busyLanes.withLock { busyLaneCount -= 1 }
     }
 
     // MARK: produce stage

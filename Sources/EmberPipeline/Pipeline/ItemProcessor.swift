@@ -20,6 +20,15 @@ public protocol ItemProcessor: Sendable {
     /// `embedsOneByOne` is false (BLAS sees large matrices), one per item when true.
     /// One result per input, in order. Runs on the embedding thread.
     func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>]
+
+    /// `embed` with `lanes` embedding lanes' worth of cores: 1 when the other lanes are
+    /// busy, more when idle lanes lend theirs (`PipelineConfiguration.lendIdleCores`). The
+    /// results must not depend on it. The default ignores it.
+    func embed(_ batch: [Prepared], lanes: Int) -> [Result<EmbeddedItem, ItemFailure>]
+}
+
+extension ItemProcessor {
+    public func embed(_ batch: [Prepared], lanes: Int) -> [Result<EmbeddedItem, ItemFailure>] { embed(batch) }
 }
 
 /// One item's embedding, ready to become an `EmbeddingRecord`.

@@ -16,6 +16,11 @@ public struct PipelineConfiguration: Sendable, Equatable {
     /// BLAS thread (`model.threads` 1): per-item work (attention, activations, depthwise
     /// convolutions) parallelizes too, which extra BLAS threads do not give. Default 2.
     public var embedLanes = 2
+    /// A lane that takes an item while other lanes are idle embeds it with their cores too
+    /// (the processor's `embed(_:lanes:)`), so an item arriving at a quiet worker is done
+    /// in about half the time; under load every lane is busy and each uses its own. Results
+    /// do not depend on it (the engine's are the same at any thread count). Default true.
+    public var lendIdleCores = true
     /// Items waiting for the embedding stage. Default 32.
     public var embedQueueCapacity = 32
     /// Largest micro-batch handed to the model. Default 16.

@@ -20,6 +20,9 @@ public struct MediaModelProcessor: ItemProcessor {
     /// Embed each item on its own, so an item's vector does not depend on which items
     /// were queued with it (see `init`).
     public let batchInvariant: Bool
+    /// Threads one lane's model call uses (`model.threads`); a call lent idle lanes' cores
+    /// uses that many times more, up to the engine's `threads`.
+    public let threadsPerLane: Int
     /// Assigns each embedding its semantic ID when a codebook is configured (to the head's
     /// output when a head is configured: the codebook is then trained for the head).
     public var semanticIDs: SemanticIDAssigner?
@@ -42,9 +45,12 @@ public struct MediaModelProcessor: ItemProcessor {
     /// default) every item is embedded on its own, a replay reproduces the live run's
     /// records byte for byte, and the embed stage does not wait to fill batches; `false`
     /// packs each micro-batch into shared matrices.
-    public init(engine: EmbeddingEngine, media: MediaConfiguration, batchInvariant: Bool = true) throws(ItemFailure) {
+    ///
+    /// `threadsPerLane` (default: all the engine's threads) is what one lane's call uses.
+    public init(engine: EmbeddingEngine, media: MediaConfiguration, batchInvariant: Bool = true, threadsPerLane: Int? = nil) throws(ItemFailure) {
         self.engine = engine
         self.batchInvariant = batchInvariant
+        self.threadsPerLane = min(max(threadsPerLane ?? engine.threads, 1), engine.threads)
         let towers = engine.manifest.towers
         do {
             frontEnd = try MediaFrontEnd(vision: towers.vision?.preprocessing, audio: towers.audio?.preprocessing, media: media)
@@ -84,12 +90,18 @@ public struct MediaModelProcessor: ItemProcessor {
     }
 
     /// With `batchInvariant` each item is its own model call; otherwise the whole batch
-    /// is one call per tower.
+    /// is one call per tower. Each call uses `threadsPerLane` threads.
     public func embed(_ batch: [Prepared]) -> [Result<EmbeddedItem, ItemFailure>] {
+        embed(batch, lanes: 1)
+    }
+
+    /// `embed` on `lanes` × `threadsPerLane` threads (at most the engine's `threads`).
+    public func embed(_ batch: [Prepared], lanes: Int) -> [Result<EmbeddedItem, ItemFailure>] {
         var batch = batch
         let transcripts = transcribe(&batch)
         let inputs = batch.map(\.input)
-        let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0]) } : engine.embedEach(inputs)
+        let threads = min(max(lanes, 1) * threadsPerLane, engine.threads)
+        let results = batchInvariant ? inputs.flatMap { engine.embedEach([$0], threads: threads) } : engine.embedEach(inputs, threads: threads)
         return zip(zip(batch, transcripts), results).map { item, result in
             let (prepared, transcript) = item
             switch result {

@@ -22,6 +22,8 @@ struct BenchPipeline: ParsableCommand {
     @Option(help: "Decode threads.") var decodeConcurrency = 2
     @Option(help: "Embedding lanes (the worker's pipeline.embed_lanes), for the pipeline and the engine-only bound.") var embedLanes = PipelineConfiguration().embedLanes
     @Flag(help: "Embed micro-batches in shared matrices (not batch-invariant).") var batched = false
+    @Flag(inversion: .prefixedNo, help: "Lend idle lanes' cores to a lane's item (the worker's pipeline.lend_idle_cores).")
+    var lendIdleCores = PipelineConfiguration().lendIdleCores
     @Option(help: "Arithmetic: auto, fp32 or bf16 (the worker's model.precision).") var precision: String = "auto"
 
     func run() throws {
@@ -31,10 +33,13 @@ struct BenchPipeline: ParsableCommand {
         guard !events.isEmpty else { throw ValidationError("no events in \(samples)/events.jsonl") }
         var media = MediaConfiguration()
         media.uriPolicy = URIPolicy(mediaRoot: samples + "/media")
-        BLASThreads.count = 1  // one engine thread and one BLAS thread, as the worker's default
+        // One thread per lane and one BLAS thread, as the worker's defaults; an item may run
+        // on the idle lanes' threads too (lendIdleCores), so the engine is sized for all lanes.
+        BLASThreads.count = 1
         guard let setting = PrecisionSetting(rawValue: precision.lowercased()) else { throw ValidationError("--precision must be auto, fp32 or bf16") }
-        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), precision: try ModelPrecision.resolve(setting), logger: logger)
-        let processor = try MediaModelProcessor(engine: engine, media: media, batchInvariant: !batched)
+        let engine = try EmbeddingEngine(modelDirectory: URL(fileURLWithPath: model), threads: lendIdleCores ? embedLanes : 1,
+                                         precision: try ModelPrecision.resolve(setting), logger: logger)
+        let processor = try MediaModelProcessor(engine: engine, media: media, batchInvariant: !batched, threadsPerLane: 1)
         print("OpenBLAS \(BLASThreads.coreName), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(events.count) items, model \(processor.modelID) (\(engine.precision.rawValue))")
 
         // 1. Engine-only bound: the same items, decoded beforehand, embedded back to back.
@@ -84,6 +89,7 @@ struct BenchPipeline: ParsableCommand {
         consumerConfiguration.maxMessagesPerPoll = 16
         let consumer = try KafkaConsumer(configuration: consumerConfiguration)
         var pipelineConfiguration = PipelineConfiguration()
+        pipelineConfiguration.lendIdleCores = lendIdleCores
         pipelineConfiguration.outputTopic = output
         pipelineConfiguration.deadLetterTopic = deadLetters
         pipelineConfiguration.decodeConcurrency = decodeConcurrency

@@ -23,15 +23,19 @@ struct WorkerSetup {
         let engine: EmbeddingEngine
         do {
             // The engine leaves OpenBLAS's process-wide pool alone: the worker sets it, once, to
-            // one thread; each embed call splits its own work over `model.threads` threads.
+            // one thread; each embed call splits its own work over `model.threads` threads, or
+            // over the idle lanes' threads too (`pipeline.lend_idle_cores`), so the engine is
+            // sized for all lanes' threads.
             BLASThreads.count = 1
+            let lanes = configuration.pipeline.lendIdleCores ? configuration.pipeline.embedLanes : 1
             engine = try EmbeddingEngine(
-                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads,
+                modelDirectory: URL(fileURLWithPath: configuration.modelDirectory), threads: configuration.modelThreads * lanes,
                 precision: precision, logger: logger)
         } catch {
             throw StartupError("cannot load the model from \(configuration.modelDirectory): \(error) (fetch it with Ops/model-fetch, or set model.directory / EMBER_MODEL_DIR)")
         }
-        var processor = try MediaModelProcessor(engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant)
+        var processor = try MediaModelProcessor(
+            engine: engine, media: configuration.media, batchInvariant: configuration.batchInvariant, threadsPerLane: configuration.modelThreads)
         processor.head = try appliedHead(for: engine)
         processor.semanticIDs = try semanticIDAssigner(modelID: processor.modelID, dim: processor.outputDim)
         processor.speech = try speechTranscription(for: engine)

@@ -146,6 +146,8 @@ extension Setting {
 
             int("pipeline.decode_concurrency", \.pipeline.decodeConcurrency, 1...256, doc: "Items fetched and decoded at once."),
             int("pipeline.embed_lanes", \.pipeline.embedLanes, 1...256, doc: "Embedding threads, each with its own items (one per core)."),
+            bool("pipeline.lend_idle_cores", \.pipeline.lendIdleCores,
+                 doc: "A lane that takes an item while other lanes are idle embeds it with their threads too (lower latency when the worker is not saturated; same vectors)."),
             int("pipeline.embed_queue_capacity", \.pipeline.embedQueueCapacity, 1...100_000, doc: "Decoded items waiting for the model."),
             int("pipeline.max_batch_size", \.pipeline.maxBatchSize, 1...4096, doc: "Items per model call."),
             milliseconds("pipeline.max_batch_wait_ms", \.pipeline.maxBatchWaitSeconds, doc: "Wait to fill a batch once one item is ready, ms."),

@@ -1,3 +1,5 @@
+import CEmberBF16
+
 // Shape legend: N images, C channels, H×W spatial. Activations of the CNN are stored
 // channel-major (C, N, H, W) so a 1×1 convolution over the whole batch is one GEMM
 // with n = N·H·W. `threads`: see Parallel.swift (each kernel splits along an axis whose
@@ -63,20 +65,32 @@ package func conv2d(
     im2col(x, channels: inChannels, images: images, height: height, width: width,
            kernel: kernel, stride: stride, padTop: padTop, padLeft: padLeft,
            outHeight: outHeight, outWidth: outWidth, columns: columns, threads: threads)
-    let n = images * outHeight * outWidth
-    gemm(m: outChannels, n: n, k: inChannels * kernel * kernel, a: weight, b: columns, c: out, threads: threads)
-    addChannelBias(out, channels: outChannels, spatial: n, bias: bias, relu6: relu6, threads: threads)
+    pointwiseConv(columns, inChannels: inChannels * kernel * kernel, spatial: images * outHeight * outWidth, weight: weight, bias: bias,
+                  outChannels: outChannels, relu6: relu6, out: out, threads: threads)
 }
 
 /// 1×1 convolution: out (Cout, S) = weight (Cout, Cin) · x (Cin, S) + bias, S = N·H·W,
-/// clamped to [0, 6] when `relu6`.
+/// clamped to [0, 6] when `relu6`. On AVX-512 CPUs the C kernel `ember_pointwise_conv`
+/// (bias and clamp in its store; column strips split over `threads`): on the vision
+/// tower's shapes it matched or beat OpenBLAS's sgemm alone, which also needs a zeroing
+/// pass and a bias pass over the output. Elsewhere `gemm`, then `addChannelBias`.
 package func pointwiseConv(
     _ x: UnsafePointer<Float>, inChannels: Int, spatial: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outChannels: Int,
     relu6: Bool = false, out: UnsafeMutablePointer<Float>, threads: Int = 1
 ) {
-    gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out, threads: threads)
-    addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias, relu6: relu6, threads: threads)
+    guard depthwiseAVX512Available else {
+        gemm(m: outChannels, n: spatial, k: inChannels, a: weight, b: x, c: out, threads: threads)
+        addChannelBias(out, channels: outChannels, spatial: spatial, bias: bias, relu6: relu6, threads: threads)
+        return
+    }
+    // Whole strips of the kernel's 48-column tile per chunk (each column's sum is the same in any tile).
+    let strip = 48, strips = (spatial + strip - 1) / strip
+    parallelChunks(strips, threads: threads) { chunk in
+        let first = chunk.lowerBound * strip, columns = min(chunk.upperBound * strip, spatial) - first
+        ember_pointwise_conv(x + first, Int32(inChannels), Int32(columns), spatial, weight, bias, Int32(outChannels), relu6 ? 1 : 0,
+                             out + first, spatial)
+    }
 }
 
 /// Adds bias[c] (when given) to every value of channel c of x (C, S), in place, then clamps
@@ -107,10 +121,39 @@ package func depthwisePaddedPlane(outHeight: Int, outWidth: Int, kernel: Int, st
 
 /// Depthwise convolution (groups = channels): x (C, N, H, W), weight (C, 1, k, k), bias (C),
 /// out (C, N, Ho, Wo); zero padding `padTop`/`padLeft` before the image; `relu6` clamps
-/// the result to [0, 6]. Stride 1 or 2. `scratch` holds `min(threads, C)` padded planes
-/// (`depthwisePaddedPlane`): each plane is copied once into a zero border, then eight
-/// outputs at a time sum bias + Σ w·x over the k×k taps in registers, taps in row order.
+/// the result to [0, 6]. Stride 1 or 2. Channels split over `threads`. On AVX-512 CPUs
+/// (odd k ≤ 7) the C kernel `ember_depthwise_conv` runs (masked loads at the borders, no
+/// padded copy, fused multiply-adds); elsewhere `depthwiseConvSwift`, which uses `scratch`.
 package func depthwiseConv(
+    _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
+    weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+    kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,
+    relu6: Bool = false, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int = 1
+) {
+    precondition(stride == 1 || stride == 2, "depthwise stride \(stride)")
+    guard depthwiseAVX512Available, kernel % 2 == 1, kernel <= 7 else {
+        depthwiseConvSwift(x, channels: channels, images: images, height: height, width: width, weight: weight, bias: bias,
+                           kernel: kernel, stride: stride, padTop: padTop, padLeft: padLeft, outHeight: outHeight, outWidth: outWidth,
+                           relu6: relu6, scratch: scratch, out: out, threads: threads)
+        return
+    }
+    let inPlane = images * height * width, outPlane = images * outHeight * outWidth
+    parallelChunks(channels, threads: threads) { channels in
+        ember_depthwise_conv(x + channels.lowerBound * inPlane, Int32(channels.count), Int32(images), Int32(height), Int32(width),
+                             weight + channels.lowerBound * kernel * kernel, bias.map { $0 + channels.lowerBound },
+                             Int32(kernel), Int32(stride), Int32(padTop), Int32(padLeft), Int32(outHeight), Int32(outWidth),
+                             relu6 ? 1 : 0, out + channels.lowerBound * outPlane)
+    }
+}
+
+/// Whether `depthwiseConv` runs the AVX-512 C kernel on this CPU.
+package let depthwiseAVX512Available = ember_depthwise_available() != 0
+
+/// `depthwiseConv` in Swift, for CPUs without AVX-512 (and the tests' twin of the C kernel).
+/// `scratch` holds `min(threads, C)` padded planes (`depthwisePaddedPlane`): each plane is
+/// copied once into a zero border, then eight outputs at a time sum bias + Σ w·x over the
+/// k×k taps in registers, taps in row order.
+package func depthwiseConvSwift(
     _ x: UnsafePointer<Float>, channels: Int, images: Int, height: Int, width: Int,
     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
     kernel: Int, stride: Int, padTop: Int, padLeft: Int, outHeight: Int, outWidth: Int,

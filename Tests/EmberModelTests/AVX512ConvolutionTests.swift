@@ -1,10 +1,12 @@
 import Testing
 @testable import EmberModel
 
-// The AVX-512 depthwise kernel (CEmberBF16's ember_depthwise_conv) against the naive grouped
-// convolution and the Swift twin, on shapes off its blocking: widths around 8 and 16 (the
-// ymm and zmm paths and their masked tails), odd output rows (the two-row pass's tail),
-// channel counts that are no multiple of 16, uneven padding, 1×1 images, k 1 to 7.
+// The vision tower's AVX-512 kernels (CEmberBF16's ember_depthwise_conv and
+// ember_pointwise_conv) against naive definitions, on shapes off their blocking.
+// Depthwise: widths around 8 and 16 (the ymm and zmm paths and their masked tails), odd
+// output rows (the two-row pass's tail), channel counts that are no multiple of 16, uneven
+// padding, 1×1 images, k 1 to 7; also against the Swift twin. 1×1: output channels off the
+// 8-row tile, columns off the 48-column tile and its 16-lane vectors, 1 to 300 inputs.
 
 private func naiveDepthwise(_ x: [Float], c: Int, n: Int, h: Int, w: Int, weight: [Float], bias: [Float]?, k: Int, stride: Int,
                             padTop: Int, padLeft: Int, oh: Int, ow: Int) -> [Float] {
@@ -69,5 +71,49 @@ struct DepthwiseKernelTests {
         let nanExpected = naiveDepthwise(poisoned, c: c, n: n, h: h, w: w, weight: weight, bias: bias, k: k, stride: stride,
                                          padTop: padTop, padLeft: padLeft, oh: oh, ow: ow).map(\.isNaN)
         #expect(nanGot == nanExpected, "NaN outputs \(shape): \(nanGot.filter { $0 }.count), expected \(nanExpected.filter { $0 }.count)")
+    }
+}
+
+private func naivePointwise(_ x: [Float], cin: Int, columns: Int, weight: [Float], bias: [Float]?, cout: Int) -> [Float] {
+    var out = [Float](repeating: 0, count: cout * columns)
+    for o in 0..<cout {
+        for j in 0..<columns {
+            var sum = Double(bias?[o] ?? 0)
+            for k in 0..<cin { sum += Double(weight[o * cin + k]) * Double(x[k * columns + j]) }
+            out[o * columns + j] = Float(sum)
+        }
+    }
+    return out
+}
+
+@Suite("AVX-512 1×1 convolution kernel", .enabled(if: depthwiseAVX512Available, "needs AVX-512"))
+struct PointwiseKernelTests {
+    // (input channels, output channels, columns)
+    @Test("equals the naive product (bias, no bias, ReLU6, NaN kept); column splits equal one call",
+          arguments: [(1, 1, 1), (3, 5, 17), (27, 32, 97), (16, 13, 48), (40, 9, 49), (7, 17, 200), (144, 24, 95), (5, 8, 16), (300, 11, 33)])
+    func matches(shape: (Int, Int, Int)) {
+        let (cin, cout, columns) = shape
+        let x = pseudoRandom(cin * columns, seed: 91), weight = pseudoRandom(cout * cin, seed: 92), bias = pseudoRandom(cout, seed: 93)
+        func run(_ input: [Float], bias: [Float]?, relu6: Bool, threads: Int = 1) -> [Float] {
+            var out = [Float](repeating: .nan, count: cout * columns)
+            pointwiseConv(input, inChannels: cin, spatial: columns, weight: weight, bias: bias, outChannels: cout, relu6: relu6, out: &out,
+                          threads: threads)
+            return out
+        }
+        let scaled = x.map { $0 * 8 }  // sums beyond 6 and below 0 for the clamp
+        for (input, b, relu6) in [(x, Optional(bias), false), (x, nil, false), (scaled, Optional(bias), true)] {
+            let label = "1×1 \(shape) bias \(b != nil) relu6 \(relu6)"
+            var expected = naivePointwise(input, cin: cin, columns: columns, weight: weight, bias: b, cout: cout)
+            if relu6 { expected = expected.map { min(max($0, 0), 6) } }
+            let got = run(input, bias: b, relu6: relu6)
+            expectClose(got, expected, tolerance: 1e-4, label)
+            for threads in [2, 3] { expectIdentical(run(input, bias: b, relu6: relu6, threads: threads), got, label + " threads \(threads)") }
+        }
+        var poisoned = scaled
+        poisoned[poisoned.count / 2] = .nan  // every output of that column is NaN, clamp included
+        let clamped = run(poisoned, bias: bias, relu6: true)
+        let nanColumns = Set(clamped.indices.filter { clamped[$0].isNaN }.map { $0 % columns })
+        #expect(clamped.filter(\.isNaN).count == cout, "NaN outputs \(shape)")
+        #expect(nanColumns == [(poisoned.count / 2) % columns], "NaN columns \(shape): \(nanColumns)")
     }
 }

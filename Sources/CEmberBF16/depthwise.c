@@ -15,17 +15,15 @@
 #define DW_INLINE static inline __attribute__((always_inline))
 enum { MAX_KERNEL = 7 };
 
-int ember_depthwise_available(void) {
-    static int known = -1;  // the CPU does not change: concurrent first calls store the same value
-    int value = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (value < 0) {
-        __builtin_cpu_init();
-        value = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&known, value, __ATOMIC_RELAXED);
-    }
-    return value;
+// Detected once when the library loads, before any thread can ask.
+static int avx512;
+__attribute__((constructor)) static void detect_avx512(void) {
+    __builtin_cpu_init();
+    avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
 }
+
+int ember_depthwise_available(void) { return avx512; }
 
 // Lanes i (0 ≤ i < lanes) whose input column first + i lies in [0, width).
 DW_INLINE unsigned lane_mask(int first, int width, int lanes) {

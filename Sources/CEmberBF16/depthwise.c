@@ -166,20 +166,30 @@ DW_TARGET DW_INLINE void channel(const float *x, int images, int height, int wid
     }
 }
 
-DW_TARGET
+// `channel` with the kernel size dispatched to its unrolled instance.
+DW_TARGET static void channel_any(const float *x, int images, int height, int width, const float *w, float b, int kernel, int stride,
+                                  int pad_top, int pad_left, int oh, int ow, int relu6, float *out) {
+    switch (kernel) {
+    case 1: channel(x, images, height, width, w, b, 1, stride, pad_top, pad_left, oh, ow, relu6, out); break;
+    case 3: channel(x, images, height, width, w, b, 3, stride, pad_top, pad_left, oh, ow, relu6, out); break;
+    case 5: channel(x, images, height, width, w, b, 5, stride, pad_top, pad_left, oh, ow, relu6, out); break;
+    default: channel(x, images, height, width, w, b, 7, stride, pad_top, pad_left, oh, ow, relu6, out); break;
+    }
+}
+
 void ember_depthwise_conv(const float *x, int channels, int images, int height, int width,
                           const float *weight, const float *bias, int kernel, int stride,
                           int pad_top, int pad_left, int out_height, int out_width, int relu6, float *out) {
-    const intptr_t in_plane = (intptr_t)images * height * width, out_plane = (intptr_t)images * out_height * out_width;
-    for (int c = 0; c < channels; c++) {
-        const float *xc = x + c * in_plane, *w = weight + (intptr_t)c * kernel * kernel;
-        float *oc = out + c * out_plane;
-        const float b = bias ? bias[c] : 0;
-        switch (kernel) {
-        case 1: channel(xc, images, height, width, w, b, 1, stride, pad_top, pad_left, out_height, out_width, relu6, oc); break;
-        case 3: channel(xc, images, height, width, w, b, 3, stride, pad_top, pad_left, out_height, out_width, relu6, oc); break;
-        case 5: channel(xc, images, height, width, w, b, 5, stride, pad_top, pad_left, out_height, out_width, relu6, oc); break;
-        default: channel(xc, images, height, width, w, b, 7, stride, pad_top, pad_left, out_height, out_width, relu6, oc); break;
-        }
-    }
+    const ptrdiff_t in_plane = (ptrdiff_t)images * height * width, out_plane = (ptrdiff_t)images * out_height * out_width;
+    for (int c = 0; c < channels; c++)
+        channel_any(x + c * in_plane, images, height, width, weight + (ptrdiff_t)c * kernel * kernel, bias ? bias[c] : 0, kernel, stride,
+                    pad_top, pad_left, out_height, out_width, relu6, out + c * out_plane);
+}
+
+void ember_depthwise_conv_strided(const float *x, ptrdiff_t x_channel_stride, int channels, int height, int width,
+                                  const float *weight, const float *bias, int kernel, int stride, int pad_top, int pad_left,
+                                  int out_height, int out_width, int relu6, float *out, ptrdiff_t out_channel_stride) {
+    for (int c = 0; c < channels; c++)
+        channel_any(x + c * x_channel_stride, 1, height, width, weight + (ptrdiff_t)c * kernel * kernel, bias ? bias[c] : 0, kernel, stride,
+                    pad_top, pad_left, out_height, out_width, relu6, out + c * out_channel_stride);
 }

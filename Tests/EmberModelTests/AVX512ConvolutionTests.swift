@@ -117,3 +117,34 @@ struct PointwiseKernelTests {
         #expect(nanColumns == [(poisoned.count / 2) % columns], "NaN columns \(shape): \(nanColumns)")
     }
 }
+
+@Suite("Expand + depthwise by bands", .enabled(if: depthwiseAVX512Available, "needs AVX-512"))
+struct ExpandDepthwiseTests {
+    // (input channels, expanded channels, images, size, kernel, stride): one band per image
+    // (small planes), several bands with overlapping input rows (wide planes), odd sizes.
+    @Test("equals the 1×1 convolution then the depthwise convolution bit for bit, whatever the threads",
+          arguments: [(3, 5, 2, 9, 3, 1), (4, 17, 1, 23, 5, 2), (16, 96, 2, 112, 3, 2), (24, 144, 1, 56, 5, 2), (24, 144, 1, 57, 3, 1),
+                      (2, 3, 3, 1, 3, 1), (5, 40, 1, 30, 7, 1)])
+    func matches(shape: (Int, Int, Int, Int, Int, Int)) {
+        let (cin, channels, n, size, k, stride) = shape
+        let pad = SamePadding(input: size, kernel: k, stride: stride), o = pad.output
+        let x = pseudoRandom(cin * n * size * size, seed: 101), expand = pseudoRandom(channels * cin, seed: 102)
+        let expandBias = pseudoRandom(channels, seed: 103), weight = pseudoRandom(channels * k * k, seed: 104), bias = pseudoRandom(channels, seed: 105)
+        var expanded = [Float](repeating: .nan, count: channels * n * size * size), expected = [Float](repeating: .nan, count: channels * n * o * o)
+        var planes = [Float](repeating: .nan, count: depthwisePaddedPlane(outHeight: o, outWidth: o, kernel: k, stride: stride))
+        pointwiseConv(x, inChannels: cin, spatial: n * size * size, weight: expand, bias: expandBias, outChannels: channels, relu6: true,
+                      out: &expanded)
+        depthwiseConv(expanded, channels: channels, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
+                      padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: &planes, out: &expected)
+        let rows = expandDepthwiseBandRows(channels: channels, width: size, kernel: k, stride: stride, outHeight: o)
+        #expect(expandDepthwiseFits(channels: channels, width: size, kernel: k))
+        for threads in [1, 2, 3] {
+            var bands = [Float](repeating: .nan, count: threads * expandDepthwiseBandFloats)
+            var got = [Float](repeating: .nan, count: channels * n * o * o)
+            expandDepthwiseConv(x, inChannels: cin, images: n, height: size, width: size, expandWeight: expand, expandBias: expandBias,
+                                channels: channels, weight: weight, bias: bias, kernel: k, stride: stride, padTop: pad.before,
+                                padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: &bands, out: &got, threads: threads)
+            expectIdentical(got, expected, "expand + depthwise \(shape), \(rows) rows a band, threads \(threads)")
+        }
+    }
+}

@@ -7,6 +7,8 @@
 #ifndef EMBER_DEPTHWISE_H
 #define EMBER_DEPTHWISE_H
 
+#include <stddef.h>
+
 /// 1 when the CPU executes AVX-512 F, BW, VL and DQ (with FMA), else 0.
 int ember_depthwise_available(void);
 
@@ -18,5 +20,11 @@ int ember_depthwise_available(void);
 void ember_depthwise_conv(const float *x, int channels, int images, int height, int width,
                           const float *weight, const float *bias, int kernel, int stride,
                           int pad_top, int pad_left, int out_height, int out_width, int relu6, float *out);
+
+/// `ember_depthwise_conv` of one image per channel whose planes lie `x_channel_stride` and
+/// `out_channel_stride` floats apart (a band of rows cut from a larger tensor).
+void ember_depthwise_conv_strided(const float *x, ptrdiff_t x_channel_stride, int channels, int height, int width,
+                                  const float *weight, const float *bias, int kernel, int stride, int pad_top, int pad_left,
+                                  int out_height, int out_width, int relu6, float *out, ptrdiff_t out_channel_stride);
 
 #endif

@@ -121,10 +121,11 @@ struct PointwiseKernelTests {
 @Suite("Expand + depthwise by bands", .enabled(if: depthwiseAVX512Available, "needs AVX-512"))
 struct ExpandDepthwiseTests {
     // (input channels, expanded channels, images, size, kernel, stride): one band per image
-    // (small planes), several bands with overlapping input rows (wide planes), odd sizes.
+    // (small planes), several bands with overlapping input rows (wide planes), odd sizes
+    // (planes of at least 512 values: `expandDepthwiseFits`).
     @Test("equals the 1×1 convolution then the depthwise convolution bit for bit, whatever the threads",
-          arguments: [(3, 5, 2, 9, 3, 1), (4, 17, 1, 23, 5, 2), (16, 96, 2, 112, 3, 2), (24, 144, 1, 56, 5, 2), (24, 144, 1, 57, 3, 1),
-                      (2, 3, 3, 1, 3, 1), (5, 40, 1, 30, 7, 1)])
+          arguments: [(3, 5, 2, 23, 3, 1), (4, 17, 1, 25, 5, 2), (16, 96, 2, 112, 3, 2), (24, 144, 1, 56, 5, 2), (24, 144, 1, 57, 3, 1),
+                      (2, 3, 3, 31, 3, 2), (5, 40, 1, 30, 7, 1)])
     func matches(shape: (Int, Int, Int, Int, Int, Int)) {
         let (cin, channels, n, size, k, stride) = shape
         let pad = SamePadding(input: size, kernel: k, stride: stride), o = pad.output
@@ -137,7 +138,7 @@ struct ExpandDepthwiseTests {
         depthwiseConv(expanded, channels: channels, images: n, height: size, width: size, weight: weight, bias: bias, kernel: k, stride: stride,
                       padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: &planes, out: &expected)
         let rows = expandDepthwiseBandRows(channels: channels, width: size, kernel: k, stride: stride, outHeight: o)
-        #expect(expandDepthwiseFits(channels: channels, width: size, kernel: k))
+        #expect(expandDepthwiseFits(channels: channels, height: size, width: size, kernel: k))
         for threads in [1, 2, 3] {
             var bands = [Float](repeating: .nan, count: threads * expandDepthwiseBandFloats)
             var got = [Float](repeating: .nan, count: channels * n * o * o)

@@ -214,7 +214,7 @@ public final class EfficientNetLite: Sendable {
             let o = pad.output
             // fp32 expand and depthwise fused by bands of rows where they fit (see expandDepthwiseConv).
             if let expand = block.expand, block.expandBF16 == nil,
-               expandDepthwiseFits(channels: block.expanded, width: s, kernel: block.kernel) {
+               expandDepthwiseFits(channels: block.expanded, height: s, width: s, kernel: block.kernel) {
                 expandDepthwiseConv(a, inChannels: block.input, images: n, height: s, width: s, expandWeight: expand,
                                     expandBias: block.expandBias, channels: block.expanded, weight: block.depthwise,
                                     bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride, padTop: pad.before,

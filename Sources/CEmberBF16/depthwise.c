@@ -49,8 +49,9 @@ DW_TARGET DW_INLINE void plane_s1_zmm(const float *src, int height, int width, c
         __mmask16 masks[MAX_KERNEL];
         for (int kx = 0; kx < K; kx++) masks[kx] = (__mmask16)lane_mask(ox - pad_left + kx, width, 16);
         const __mmask16 store = (__mmask16)lane_mask(ox, ow, 16);
-        int oy = 0;
-        for (; oy + 2 <= oh; oy += 2) {
+        // Two output rows a pass; with an odd height the last pass computes one row past the
+        // end (its input rows are bounds-checked) and does not store it.
+        for (int oy = 0; oy < oh; oy += 2) {
             // Input rows oy − pad_top + r, r in 0...K, feed output row oy (taps r) and oy + 1 (taps r − 1).
             __m512 a0 = bias, a1 = bias;
             for (int r = 0; r <= K; r++) {
@@ -68,19 +69,7 @@ DW_TARGET DW_INLINE void plane_s1_zmm(const float *src, int height, int width, c
                 a1 = _mm512_min_ps(six, _mm512_max_ps(zero, a1));
             }
             _mm512_mask_storeu_ps(dst + (intptr_t)oy * ow + ox, store, a0);
-            _mm512_mask_storeu_ps(dst + (intptr_t)(oy + 1) * ow + ox, store, a1);
-        }
-        for (; oy < oh; oy++) {
-            __m512 a0 = bias;
-            for (int ky = 0; ky < K; ky++) {
-                const int iy = oy - pad_top + ky;
-                if (iy < 0 || iy >= height) continue;
-                const float *row = src + (intptr_t)iy * width;
-                for (int kx = 0; kx < K; kx++)
-                    a0 = _mm512_fmadd_ps(wv[ky * K + kx], _mm512_maskz_loadu_ps(masks[kx], at(row, ox - pad_left + kx)), a0);
-            }
-            if (relu6) a0 = _mm512_min_ps(six, _mm512_max_ps(zero, a0));
-            _mm512_mask_storeu_ps(dst + (intptr_t)oy * ow + ox, store, a0);
+            if (oy + 1 < oh) _mm512_mask_storeu_ps(dst + (intptr_t)(oy + 1) * ow + ox, store, a1);
         }
     }
 }

@@ -135,12 +135,15 @@ public final class EfficientNetLite: Sendable {
 
     /// Scratch floats one pass of `n` frames of size S needs: ping-pong block buffers,
     /// expanded and depthwise activations, stem columns and the (3, N, S, S) input; one
-    /// padded depthwise plane per thread.
+    /// padded depthwise plane and one expand + depthwise band per thread.
     public func scratchFloats(frames n: Int, size: Int, threads: Int = 1) -> Int {
         let plan = plan(size: size)
         return n * (2 * plan.io + plan.expanded + plan.depthwise + 27 * plan.stem * plan.stem + 3 * size * size)
-            + max(threads, 1) * plan.paddedPlane + (precision == .bf16 ? plan.bf16(n) : 0)
+            + max(threads, 1) * plan.paddedPlane + (precision == .bf16 ? plan.bf16(n) : 0) + bandFloats(threads: threads)
     }
+
+    /// Per-thread bands of `expandDepthwiseConv` (only where its kernels run).
+    private func bandFloats(threads: Int) -> Int { depthwiseAVX512Available ? max(threads, 1) * expandDepthwiseBandFloats : 0 }
 
     private func plan(size: Int) -> (stem: Int, io: Int, expanded: Int, depthwise: Int, paddedPlane: Int, bf16: (Int) -> Int) {
         let stem = SamePadding(input: size, kernel: 3, stride: 2).output
@@ -192,6 +195,7 @@ public final class EfficientNetLite: Sendable {
         let expanded = arena.carve(plan.expanded * n), depthwised = arena.carve(plan.depthwise * n)
         let columns = arena.carve(27 * n * plan.stem * plan.stem), input = arena.carve(3 * n * size * size)
         let planes = arena.carve(max(threads, 1) * plan.paddedPlane)
+        let bands = arena.carve(bandFloats(threads: threads))
         let bf16 = precision == .bf16 ? arena.carve(plan.bf16(n)) : nil
 
         // (N, 3, S, S) → (3, N, S, S)
@@ -208,16 +212,26 @@ public final class EfficientNetLite: Sendable {
         for block in blocks {
             let pad = SamePadding(input: s, kernel: block.kernel, stride: block.stride)
             let o = pad.output
-            var source = UnsafePointer(a)
-            if let expand = block.expand, let expandBias = block.expandBias {
-                pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias,
-                              outChannels: block.expanded, relu6: true, out: expanded, bf16: block.expandBF16, scratch: bf16, threads: threads)
-                source = UnsafePointer(expanded)
+            // fp32 expand and depthwise fused by bands of rows where they fit (see expandDepthwiseConv).
+            if let expand = block.expand, block.expandBF16 == nil,
+               expandDepthwiseFits(channels: block.expanded, height: s, width: s, kernel: block.kernel) {
+                expandDepthwiseConv(a, inChannels: block.input, images: n, height: s, width: s, expandWeight: expand,
+                                    expandBias: block.expandBias, channels: block.expanded, weight: block.depthwise,
+                                    bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride, padTop: pad.before,
+                                    padLeft: pad.before, outHeight: o, outWidth: o, relu6: true, scratch: bands, out: depthwised,
+                                    threads: threads)
+            } else {
+                var source = UnsafePointer(a)
+                if let expand = block.expand, let expandBias = block.expandBias {
+                    pointwiseConv(a, inChannels: block.input, spatial: n * s * s, weight: expand, bias: expandBias, outChannels: block.expanded,
+                                  relu6: true, out: expanded, bf16: block.expandBF16, scratch: bf16, threads: threads)
+                    source = UnsafePointer(expanded)
+                }
+                depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
+                              weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
+                              padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true,
+                              scratch: planes, out: depthwised, threads: threads)
             }
-            depthwiseConv(source, channels: block.expanded, images: n, height: s, width: s,
-                          weight: block.depthwise, bias: block.depthwiseBias, kernel: block.kernel, stride: block.stride,
-                          padTop: pad.before, padLeft: pad.before, outHeight: o, outWidth: o, relu6: true,
-                          scratch: planes, out: depthwised, threads: threads)
             pointwiseConv(depthwised, inChannels: block.expanded, spatial: n * o * o, weight: block.project,
                           bias: block.projectBias, outChannels: block.output, out: b, bf16: block.projectBF16, scratch: bf16, threads: threads)
             if block.residual { addInPlace(b, a, count: block.output * n * o * o, threads: threads) }

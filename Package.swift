@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "EmberMedia",
             dependencies: ["CFFmpeg", "EmberContract", .product(name: "Logging", package: "swift-log")]),
-        // EmberModel's bf16 kernels (AVX512-BF16 intrinsics; Swift cannot emit vdpbf16ps).
+        // EmberModel's AVX-512 kernels: bf16 GEMM (Swift cannot emit vdpbf16ps), depthwise and 1×1 convolutions.
         // -O2 in every configuration: the kernels are hot loops that -O0 (debug) slows about tenfold.
         .target(name: "CEmberBF16", cSettings: [.unsafeFlags(["-O2"])]),
         .target(

@@ -89,8 +89,11 @@ def run_one(name, args, events, rate=None):
     try:
         wait_for_line(log_path, ready, proc, 180)
         time.sleep(1.0)  # the rest of the assignment settles
-        # Manual assignment: a group join would add seconds of latency to every record.
-        reader = Consumer({"bootstrap.servers": args.brokers, "group.id": f"reader-{run}", "enable.auto.commit": False})
+        # Manual assignment: a group join would add seconds of latency to every record. A
+        # 10 ms fetch wait: with librdkafka's 500 ms, tansu's fetch answers added about
+        # 0.2 s to the p50 measured here (0.47 → 0.28 s for Ember at 50% load).
+        reader = Consumer({"bootstrap.servers": args.brokers, "group.id": f"reader-{run}", "enable.auto.commit": False,
+                           "fetch.wait.max.ms": 10})
         reader.assign([TopicPartition(topic_out, p, OFFSET_BEGINNING) for p in range(6)])
         producer = Producer({"bootstrap.servers": args.brokers, "linger.ms": 5})
         produced_at, seen_at, vectors = {}, {}, {}

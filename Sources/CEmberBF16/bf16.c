@@ -125,6 +125,29 @@ void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out) {
     }
 }
 
+EMBER_BF16_TARGET
+void ember_bf16_convert_transposed(const float *x, int channels, int frames, int ldx, uint16_t *out, int ldo) {
+    uint32_t words[16];
+    // Two channels at a time: their values at 16 frames become 16 (even, odd) bf16 pairs,
+    // each the 32-bit word of one output row; an odd channel count or row stride ends scalar.
+    const int paired = ldo % 2 == 0 ? channels & ~1 : 0;
+    int c = 0;
+    for (; c < paired; c += 2) {
+        const float *x0 = x + (size_t)c * ldx, *x1 = x0 + ldx;
+        int t = 0;
+        for (; t + 16 <= frames; t += 16) {
+            _mm512_storeu_si512(words, pair16(_mm512_loadu_ps(x0 + t), _mm512_loadu_ps(x1 + t)));
+            for (int i = 0; i < 16; i++) memcpy(out + (size_t)(t + i) * ldo + c, &words[i], 4);
+        }
+        for (; t < frames; t++) {
+            out[(size_t)t * ldo + c] = to_bf16(x0[t]);
+            out[(size_t)t * ldo + c + 1] = to_bf16(x1[t]);
+        }
+    }
+    for (; c < channels; c++)
+        for (int t = 0; t < frames; t++) out[(size_t)t * ldo + c] = to_bf16(x[(size_t)c * ldx + t]);
+}
+
 // GELU, x/2 · (1 + erf(x/√2)), with the rational erf of VectorMath.swift (Eigen's, on [−4, 4]).
 EMBER_BF16_TARGET
 static inline __m512 gelu16(__m512 v) {
@@ -148,13 +171,14 @@ static inline __m512 gelu16(__m512 v) {
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), _mm512_add_ps(_mm512_set1_ps(1.0f), erf));
 }
 
-// One tile: rows [r0, r0 + rows) (rows ≤ 8) against the 32-column panel starting at
-// column p, then the epilogue while the tile is in registers: bias, the activation, then
+// One tile: rows [r0, r0 + rows) (rows ≤ 8, row r at xb + r · lda) against the 32-column
+// panel starting at column p, then the epilogue while the tile is in registers: bias, the activation, then
 // the store (added to what the output holds with EMBER_BF16_ACCUMULATE, or rounded to bf16
 // when `toBF16`, a constant at each call site so the compiler specializes).
 EMBER_BF16_TARGET
-static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, int kp, const uint16_t *packed, int n, int p, int r0,
-                                                            int rows, void *c, int ldc, const float *bias, int flags, const int toBF16) {
+static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, size_t lda, int kp, const uint16_t *packed, int n, int p,
+                                                            int r0, int rows, void *c, int ldc, const float *bias, int flags,
+                                                            const int toBF16) {
     const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
     const int columns = n - p < PANEL ? n - p : PANEL;
     const __mmask16 low = tail16(columns), high = tail16(columns - 16);
@@ -162,7 +186,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, 
     const int rowBias = bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
     const int act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
     const int32_t *a[ROWS];
-    for (int r = 0; r < ROWS; r++) a[r] = (const int32_t *)(xb + (size_t)(r0 + (r < rows ? r : 0)) * kp * 2);
+    for (int r = 0; r < ROWS; r++) a[r] = (const int32_t *)(xb + (size_t)(r0 + (r < rows ? r : 0)) * lda);
     __m512 acc[ROWS][2];
     for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int q = 0; q < kp; q++) {
@@ -213,11 +237,12 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, 
 // Panels outer, row blocks inner: each 32 × k panel of the weights stays in L1/L2 while
 // the rows stream past it (linear layers: many rows, the weights the larger operand).
 EMBER_BF16_TARGET
-static inline __attribute__((always_inline)) void gemm_tiles(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, void *c,
-                                                             int ldc, const float *bias, int flags, const int toBF16) {
+static inline __attribute__((always_inline)) void gemm_tiles(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n,
+                                                             void *c, int ldc, const float *bias, int flags, const int toBF16) {
     const int kp = pairs(k);
     for (int p = 0; p < n; p += PANEL)
-        for (int r0 = 0; r0 < m; r0 += ROWS) gemm_tile(xb, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, bias, flags, toBF16);
+        for (int r0 = 0; r0 < m; r0 += ROWS)
+            gemm_tile(xb, lda, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, bias, flags, toBF16);
 }
 
 // Row blocks outer: attention's products (64 query rows against all keys, or 64 weight rows
@@ -227,19 +252,32 @@ EMBER_BF16_TARGET
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc) {
     const int kp = pairs(k);
     for (int r0 = 0; r0 < m; r0 += ROWS)
-        for (int p = 0; p < n; p += PANEL) gemm_tile(xb, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, NULL, EMBER_BF16_NONE, 0);
+        for (int p = 0; p < n; p += PANEL)
+            gemm_tile(xb, (size_t)kp * 2, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, NULL, EMBER_BF16_NONE, 0);
 }
 
 EMBER_BF16_TARGET
 void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
                               const float *bias, int flags) {
-    gemm_tiles(xb, m, k, packed, n, c, ldc, bias, flags, 0);
+    gemm_tiles(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags, 0);
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_gemm_rows_epilogue(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                                   const float *bias, int flags) {
+    gemm_tiles(xb, lda, m, k, packed, n, c, ldc, bias, flags, 0);
 }
 
 EMBER_BF16_TARGET
 void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
                              const float *bias, int flags) {
-    gemm_tiles(xb, m, k, packed, n, c, ldc, bias, flags, 1);
+    gemm_tiles(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags, 1);
+}
+
+EMBER_BF16_TARGET
+void ember_bf16_gemm_rows_to_bf16(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
+                                  const float *bias, int flags) {
+    gemm_tiles(xb, lda, m, k, packed, n, c, ldc, bias, flags, 1);
 }
 
 EMBER_BF16_TARGET

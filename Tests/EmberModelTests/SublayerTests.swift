@@ -73,7 +73,7 @@ struct SublayerTests {
         let norm = withNorm ? LayerNormParameters(gamma: gamma, beta: beta, eps: 1e-5) : nil
         let weights = FeedForwardWeights(up: up, upBias: upBias, down: down, downBias: downBias, width: width, hiddenWidth: hidden,
                                          bf16: (BF16Weights(up, outFeatures: hidden, inFeatures: width), BF16Weights(down, outFeatures: width, inFeatures: hidden)))
-        var scratch = [Float](repeating: .nan, count: residualFeedForwardScratchFloats(width: width, hiddenWidth: hidden, threads: 3))
+        var scratch = [Float](repeating: .nan, count: feedForwardBF16ScratchFloats(width: width, hiddenWidth: hidden, threads: 3))
         var unusedNormed = [Float](repeating: .nan, count: rows * width), unusedHidden = [Float](repeating: .nan, count: rows * hidden)
         var one = x, split = x
         residualFeedForward(&one, rows: rows, norm: norm, weights: weights, activation: .gelu, normed: &unusedNormed, hidden: &unusedHidden,

@@ -83,6 +83,29 @@ struct TinyParityTests {
         #expect(throws: ModelError.self) { try encoder.hiddenStates([LogMel(bins: 7, frames: 2, values: [Float](repeating: 0, count: 14))], arena: ScratchArena()) }
     }
 
+    @Test("Whisper clips run whole on their own threads or together: 1–3 threads give each clip's states alone, bit for bit (fp32, and bf16 where the CPU has it)")
+    func whisperScheduling() throws {
+        let audio = manifest.towers.audio!
+        // 5 clips: at 2 threads 4 run alone and 1 with both threads; at 3 threads 3 alone, 2 together.
+        let frames = [21, 9, 1, 32, 16]
+        let clips = frames.enumerated().map { i, t in LogMel(bins: 8, frames: t, values: pseudoRandom(8 * t, seed: 100 + UInt64(i))) }
+        for precision in ComputePrecision.allCases where precision == .fp32 || ComputePrecision.bf16Available {
+            let encoder = try WhisperEncoder(weights: try file(audio.weights), config: audio.config, precision: precision)
+            let alone = try clips.map { try encoder.hiddenStates([$0], arena: ScratchArena()) }
+            for threads in 1...3 {
+                let packed = try encoder.hiddenStates(clips, arena: ScratchArena(), threads: threads)
+                #expect(packed.count == alone.reduce(0) { $0 + $1.count })
+                var start = 0
+                for (i, states) in alone.enumerated() {
+                    expectIdentical(Array(packed[start..<min(start + states.count, packed.count)]), states, "\(precision), \(threads) threads, clip \(i)")
+                    start += states.count
+                }
+            }
+            // One clip with more threads than clips shares each layer among them.
+            expectIdentical(try encoder.hiddenStates([clips[3]], arena: ScratchArena(), threads: 2), alone[3], "\(precision), one clip on 2 threads")
+        }
+    }
+
     @Test("loading fails with got/expected shapes on a mis-shaped tensor, and on missing ones")
     func strictLoading() throws {
         var text = manifest.towers.text!.config!

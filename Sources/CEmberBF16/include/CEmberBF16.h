@@ -30,6 +30,10 @@ size_t ember_bf16_rows_count(int m, int k);
 /// Rounds x (m × k, row stride ldx) to bf16 rows of kp elements (zero-padded).
 void ember_bf16_convert(const float *x, int m, int k, int ldx, uint16_t *out);
 
+/// The transpose of x (channels × frames, row stride ldx) rounded to bf16: out row t (at
+/// out + t · ldo) holds x[0..<channels][t]. Time-major rows for a 1-D convolution.
+void ember_bf16_convert_transposed(const float *x, int channels, int frames, int ldx, uint16_t *out, int ldo);
+
 /// c (m × n, row stride ldc) = xb · wᵀ from converted rows xb and packed w; fp32 sums, each
 /// element over k in the same order whatever m is (so row blocks equal the whole product).
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc);
@@ -53,6 +57,15 @@ void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *
 /// Columns [n, ldc) are not written.
 void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
                              const float *bias, int flags);
+
+/// `ember_bf16_gemm_epilogue` and `ember_bf16_gemm_to_bf16` with row i of the input at
+/// xb + i · lda (lda even, rows may overlap) instead of i · kp: a 1-D convolution over
+/// time-major bf16 rows, whose window at output t is (kernel · channels) consecutive
+/// elements starting at t · stride · channels, runs on its input in place (no im2col).
+void ember_bf16_gemm_rows_epilogue(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                                   const float *bias, int flags);
+void ember_bf16_gemm_rows_to_bf16(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
+                                  const float *bias, int flags);
 
 /// Layer normalization of rows of x (m × width, row stride ldx), (x − mean) / sqrt(var + eps)
 /// · gamma + beta in fp32 (two passes, as EmberModel's fp32 layerNorm), rounded to bf16 rows

@@ -28,7 +28,7 @@ public final class WhisperEncoder: Sendable {
     let positions: [Float]         // encoder/position_encodings/encodings (maxPositions, D)
     let layers: [WhisperLayer]
     let finalNorm, finalNormBias: [Float]  // encoder/layer_norm/{gamma,beta}
-    let conv1BF16, conv2BF16: BF16Weights?  // ComputePrecision.bf16: the convolutions as linear layers over im2col rows
+    let conv1BF16, conv2BF16: BF16Weights?  // ComputePrecision.bf16: columns in (kernel, in) order for conv1dBF16
     public let precision: ComputePrecision
 
     /// `precision` .bf16 (AVX512-BF16 CPUs only) runs the convolutions and linear layers
@@ -48,38 +48,28 @@ public final class WhisperEncoder: Sendable {
         finalNorm = try loader.take("encoder/layer_norm/gamma", [d])
         finalNormBias = try loader.take("encoder/layer_norm/beta", [d])
         try loader.finish()
-        conv1BF16 = precision == .bf16 ? BF16Weights(conv1, outFeatures: d, inFeatures: m * 3) : nil
-        conv2BF16 = precision == .bf16 ? BF16Weights(conv2, outFeatures: d, inFeatures: d * 3) : nil
+        // bf16 convolutions read time-major bf16 rows in place, which needs even widths (Whisper's are).
+        let convolutionsInBF16 = precision == .bf16 && m % 2 == 0 && d % 2 == 0
+        conv1BF16 = convolutionsInBF16 ? BF16Weights(conv1d: conv1, outChannels: d, inChannels: m, kernel: 3) : nil
+        conv2BF16 = convolutionsInBF16 ? BF16Weights(conv1d: conv2, outChannels: d, inChannels: d, kernel: 3) : nil
     }
 
     /// Encoder positions produced for `frames` mel frames: conv2 has stride 2, padding 1, kernel 3.
     public func positions(forFrames frames: Int) -> Int { (frames - 1) / 2 + 1 }
 
-    /// Scratch floats one pass over clips of these frame counts needs: conv columns and
-    /// conv1 output for the longest clip; x, normed, context (P, D); qkv (P, 3D);
-    /// hidden (P, F); scores (P_max²) per thread; in bf16 the rounded input rows of the widest linear layer.
-    public func scratchFloats(frames: [Int], threads: Int = 1) -> Int {
-        let d = config.dModel
-        let positions = frames.map { self.positions(forFrames: $0) }
-        let tokens = positions.reduce(0, +), longest = frames.max() ?? 0, widest = positions.max() ?? 0
-        return longest * (max(config.numMelBins, d) * 3 + d) + tokens * (6 * d + config.encoderFfnDim) + max(threads, 1) * widest * widest
-            + (precision == .bf16 ? bf16LinearScratchFloats(rows: max(tokens, longest), threads: threads)
-                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: widest, headDim: d / config.encoderAttentionHeads) : 0)
-    }
-
-    /// bf16 scratch of the linear layers: rounded input rows of the widest one (conv2's
-    /// im2col rows), or the feed-forward blocks' per-worker rows if more.
-    private func bf16LinearScratchFloats(rows: Int, threads: Int) -> Int {
-        let d = config.dModel
-        return max(bf16ScratchFloats(rows: rows, inFeatures: 3 * max(config.numMelBins, d)),
-                   residualFeedForwardScratchFloats(width: d, hiddenWidth: config.encoderFfnDim, threads: threads))
-    }
+    /// Scratch one pass over clips of these frame counts needs (see `ScratchPlan`).
+    public func scratchFloats(frames: [Int], threads: Int = 1) -> Int { ScratchPlan(self, frames: frames, threads: threads).floats }
 
     /// Encoder states of several clips packed along positions: (Σ P_i, D). `threads` is
     /// how many threads the pass may use (see Parallel.swift); results do not depend on it.
+    ///
+    /// Each clip runs through the encoder on its own, so a clip's states never depend on the
+    /// other clips or on `threads` (fp32 included: OpenBLAS's summation order can depend on
+    /// a product's row count). With at least as many clips as threads, each thread runs whole
+    /// clips, with no barrier between layers; the clips left over (fewer than the threads,
+    /// or a single clip) run one at a time with all threads sharing each layer.
     public func hiddenStates(_ clips: [LogMel], arena: ScratchArena, threads: Int = 1) throws -> [Float] {
-        let d = config.dModel, f = config.encoderFfnDim, m = config.numMelBins
-        let heads = config.encoderAttentionHeads, headDim = d / heads
+        let m = config.numMelBins
         for clip in clips {
             guard clip.bins == m, clip.frames >= 1, clip.values.count == clip.bins * clip.frames else {
                 throw ModelError.invalidInput("log-mel must be \(m)×T with T ≥ 1, got \(clip.bins)×\(clip.frames) with \(clip.values.count) values")
@@ -88,52 +78,82 @@ public final class WhisperEncoder: Sendable {
                 throw ModelError.invalidInput("\(clip.frames) mel frames exceed the encoder's \(2 * config.maxSourcePositions)-frame position table")
             }
         }
-        let lengths = clips.map { positions(forFrames: $0.frames) }
-        guard let maxLength = lengths.max() else { return [] }
-        let tokens = lengths.reduce(0, +)
+        guard !clips.isEmpty else { return [] }
+        let threads = max(threads, 1)
+        let plan = ScratchPlan(self, frames: clips.map(\.frames), threads: threads)
+        arena.begin(floats: plan.floats)
+        let buffers = plan.carve(arena)
         var starts: [Int] = []
         var offset = 0
-        for length in lengths { starts.append(offset); offset += length }
-        let maxFrames = clips.map(\.frames).max()!
+        for clip in clips { starts.append(offset); offset += positions(forFrames: clip.frames) }
 
-        arena.begin(floats: scratchFloats(frames: clips.map(\.frames), threads: threads))
-        let columns = arena.carve(maxFrames * max(m, d) * 3), front = arena.carve(maxFrames * d)
-        let x = arena.carve(tokens * d), normed = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d)
-        let context = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
-        let bf16 = precision == .bf16 ? arena.carve(bf16LinearScratchFloats(rows: max(tokens, maxFrames), threads: threads)) : nil
-        let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
+        let sideBySide = clips.count / threads * threads
+        if sideBySide > 0 {
+            let longestFirst = (0..<sideBySide).sorted { clips[$0].frames > clips[$1].frames }
+            parallelUnits(sideBySide, threads: threads) { unit, worker in
+                let clip = longestFirst[unit]
+                encode(clips[clip], firstPosition: starts[clip], buffers: buffers, worker: worker, threads: 1)
+            }
+        }
+        for clip in sideBySide..<clips.count {
+            encode(clips[clip], firstPosition: starts[clip], buffers: buffers, worker: 0, threads: threads)
+        }
+        return Array(UnsafeBufferPointer(start: buffers.x, count: plan.tokens * config.dModel))
+    }
 
-        // Front end per clip: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
-        for (clip, (start, length)) in zip(clips, zip(starts, lengths)) {
-            let t = clip.frames
+    /// Runs one clip, whose positions start at `firstPosition`, through the front end and
+    /// every layer on `threads` threads, with the per-worker scratch of workers
+    /// `worker ..< worker + threads`.
+    private func encode(_ clip: LogMel, firstPosition: Int, buffers b: Buffers, worker: Int, threads: Int) {
+        let d = config.dModel, m = config.numMelBins
+        let heads = config.encoderAttentionHeads, headDim = d / heads
+        let t = clip.frames, length = positions(forFrames: t)
+        let x = b.x + firstPosition * d
+
+        // Front end: gelu(conv1(mel)) → gelu(conv2(·)) + positions[0..<P].
+        let frontEnd = b.frontEnd + worker * b.sizes.frontEnd
+        if let conv1BF16, let conv2BF16 {
+            let rows = UnsafeMutableRawPointer(frontEnd).bindMemory(to: UInt16.self, capacity: 2 * b.sizes.frontEnd)
+            let mel = PaddedTimeRows(rows, channels: m, frames: t, padding: 1)
+            let front = PaddedTimeRows(rows + PaddedTimeRows.elements(channels: m, frames: t, padding: 1), channels: d, frames: t, padding: 1)
+            timeRowsBF16(channelMajor: clip.values, into: mel, threads: threads)
+            conv1dBF16(mel, stride: 1, weight: conv1BF16, bias: conv1Bias, activation: .gelu, into: front, threads: threads)
+            conv1dBF16(front, stride: 2, weight: conv2BF16, bias: conv2Bias, activation: .gelu, out: x, threads: threads)
+        } else {
+            let columns = frontEnd, front = columns + t * max(m, d) * 3
             im2col1d(clip.values, channels: m, length: t, channelStride: t, timeStride: 1,
                      kernel: 3, stride: 1, padding: 1, outLength: t, columns: columns, threads: threads)
             linear(columns, rows: t, inFeatures: m * 3, weight: conv1, bias: conv1Bias, outFeatures: d, out: front,
-                   bf16: conv1BF16, scratch: bf16, threads: threads, activation: .gelu)
+                   bf16: nil, scratch: nil, threads: threads, activation: .gelu)
             im2col1d(front, channels: d, length: t, channelStride: 1, timeStride: d,
                      kernel: 3, stride: 2, padding: 1, outLength: length, columns: columns, threads: threads)
-            let out = x + start * d
-            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: out,
-                   bf16: conv2BF16, scratch: bf16, threads: threads, activation: .gelu)
-            addInPlace(out, positions, count: length * d, threads: threads)
+            linear(columns, rows: length, inFeatures: d * 3, weight: conv2, bias: conv2Bias, outFeatures: d, out: x,
+                   bf16: nil, scratch: nil, threads: threads, activation: .gelu)
         }
+        addInPlace(x, positions, count: length * d, threads: threads)
 
+        let s = b.sizes
+        let normed = b.normed + worker * s.states, context = b.context + worker * s.states, qkv = b.qkv + worker * s.qkv
+        let hidden = b.hidden + worker * s.hidden, scores = b.scores + worker * s.scores
+        let bf16 = precision == .bf16
+        let rows = bf16 ? b.rows + worker * s.rows : nil
+        let attentionScratch = bf16 ? b.attention + worker * s.attention : nil
+        let feedForwardScratch = bf16 ? b.feedForward + worker * s.feedForward : nil
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // x += W_o · attention(W_qkv · LN(x))
             let selfAttention = layer.selfAttention
-            linear(x, rows: tokens, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv, bias: selfAttention.qkvBias,
-                   outFeatures: 3 * d, out: qkv, bf16: selfAttention.bf16?.qkv, scratch: bf16, threads: threads)
-            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
-            residualLinear(context, rows: tokens, inFeatures: d, weight: selfAttention.out, bias: selfAttention.outBias, outFeatures: d,
-                           into: x, temporary: normed, bf16: selfAttention.bf16?.out, scratch: bf16, threads: threads)
+            linear(x, rows: length, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv, bias: selfAttention.qkvBias,
+                   outFeatures: 3 * d, out: qkv, bf16: selfAttention.bf16?.qkv, scratch: rows, threads: threads)
+            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: [0], lengths: [length],
+                      scale: scale, scores: scores, out: context, bf16: attentionScratch, threads: threads)
+            residualLinear(context, rows: length, inFeatures: d, weight: selfAttention.out, bias: selfAttention.outBias, outFeatures: d,
+                           into: x, temporary: normed, bf16: selfAttention.bf16?.out, scratch: rows, threads: threads)
             // x += W2 · gelu(W1 · LN(x))
-            residualFeedForward(x, rows: tokens, norm: layer.ffn.norm, weights: layer.ffn.weights, activation: .gelu, normed: normed, hidden: hidden,
-                                scratch: bf16, threads: threads)
+            residualFeedForward(x, rows: length, norm: layer.ffn.norm, weights: layer.ffn.weights, activation: .gelu, normed: normed, hidden: hidden,
+                                scratch: feedForwardScratch, threads: threads)
         }
-        layerNorm(x, rows: tokens, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x, threads: threads)
-        return Array(UnsafeBufferPointer(start: x, count: tokens * d))
+        layerNorm(x, rows: length, width: d, gamma: finalNorm, beta: finalNormBias, eps: config.layerNormEps, out: x, threads: threads)
     }
 
     /// One D-vector per clip: the mean of its encoder states (every position is a real frame).

@@ -49,14 +49,9 @@ package struct FeedForwardWeights {
     }
 }
 
-/// Floats of scratch `residualFeedForward` needs beyond `normed` and `hidden`: in bf16 its per-worker blocks.
-package func residualFeedForwardScratchFloats(width: Int, hiddenWidth: Int, threads: Int) -> Int {
-    feedForwardBF16ScratchFloats(width: width, hiddenWidth: hiddenWidth, threads: threads)
-}
-
 /// x += down · act(up · norm(x) + upBias) + downBias (no norm: x += FFN(x), as a post-norm
 /// layer does before its own LN). fp32 uses `normed` (rows × width) and `hidden`
-/// (rows × hiddenWidth); bf16 uses only `scratch` (`residualFeedForwardScratchFloats`).
+/// (rows × hiddenWidth); bf16 uses only `scratch` (`feedForwardBF16ScratchFloats`).
 package func residualFeedForward(
     _ x: UnsafeMutablePointer<Float>, rows: Int, norm: LayerNormParameters?, weights w: FeedForwardWeights, activation: LinearActivation,
     normed: UnsafeMutablePointer<Float>, hidden: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, threads: Int = 1

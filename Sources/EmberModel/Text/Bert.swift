@@ -71,14 +71,15 @@ public final class BertEncoder: Sendable {
         try loader.finish()
     }
 
-    /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D);
-    /// hidden (T, F); scores (L, L) for the longest sequence L, one per thread; in bf16 the
-    /// rounded input rows of the widest linear layer.
+    /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D); scores
+    /// (L, L) for the longest sequence L, one per thread; in fp32 the feed-forward's hidden
+    /// (T, F); in bf16 the rounded input rows of the widest linear layer or the feed-forward's
+    /// per-worker blocks, and attention's per-worker blocks.
     public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
-        tokens * (6 * config.hiddenSize + config.intermediateSize) + max(threads, 1) * maxLength * maxLength
-            + (precision == .bf16 ? max(bf16ScratchFloats(rows: tokens, inFeatures: config.hiddenSize),
-                                        residualFeedForwardScratchFloats(width: config.hiddenSize, hiddenWidth: config.intermediateSize, threads: threads))
-                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: config.hiddenSize / config.numAttentionHeads) : 0)
+        let d = config.hiddenSize, f = config.intermediateSize
+        return tokens * 6 * d + max(threads, 1) * maxLength * maxLength
+            + (precision == .bf16 ? max(bf16ScratchFloats(rows: tokens, inFeatures: d), feedForwardBF16ScratchFloats(width: d, hiddenWidth: f, threads: threads))
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: d / config.numAttentionHeads) : tokens * f)
     }
 
     /// Last hidden states (T, D) of the sequences packed one after another. `threads` is
@@ -101,9 +102,10 @@ public final class BertEncoder: Sendable {
 
         arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength, threads: threads))
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
-        let projection = arena.carve(tokens * d), hidden = arena.carve(tokens * f), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
+        let projection = arena.carve(tokens * d), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
+        let hidden = arena.carve(precision == .fp32 ? tokens * f : 0)  // bf16's feed-forward keeps its hidden rows in per-worker blocks
         let bf16 = precision == .bf16
-            ? arena.carve(max(bf16ScratchFloats(rows: tokens, inFeatures: d), residualFeedForwardScratchFloats(width: d, hiddenWidth: f, threads: threads)))
+            ? arena.carve(max(bf16ScratchFloats(rows: tokens, inFeatures: d), feedForwardBF16ScratchFloats(width: d, hiddenWidth: f, threads: threads)))
             : nil
         let bf16Attention = precision == .bf16 ? arena.carve(max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)) : nil
 

@@ -24,6 +24,15 @@ void ember_bf16_pack(const float *w, int n, int k, uint16_t *packed);
 /// (so a transposed view packs without a copy).
 void ember_bf16_pack_strided(const float *w, int n, int k, ptrdiff_t rowStride, ptrdiff_t colStride, uint16_t *packed);
 
+/// `ember_bf16_pack` of w (n × k) already in bf16, rows of ldw elements (as a product's
+/// to-bf16 store writes them): the same panels as packing the fp32 values they were rounded
+/// from. Element (row, col) is w[row · ldw + col].
+void ember_bf16_pack_bf16_rows(const uint16_t *w, int n, int k, size_t ldw, uint16_t *packed);
+
+/// `ember_bf16_pack` of the transpose of bf16 rows: element (row, col) of the packed matrix
+/// (n × k) is w[col · ldw + row], so k rows of w become the k pairs (attention's values).
+void ember_bf16_pack_bf16_columns(const uint16_t *w, int n, int k, size_t ldw, uint16_t *packed);
+
 /// bf16 elements of m rows of x converted by `ember_bf16_convert` (m × kp, kp = k rounded up to even).
 size_t ember_bf16_rows_count(int m, int k);
 
@@ -41,8 +50,15 @@ void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, i
 /// Flags of `ember_bf16_gemm_epilogue`: an activation applied after the bias (none, GELU or
 /// ReLU6), or-ed with EMBER_BF16_ROW_BIAS to index the bias by output row (a convolution's
 /// channel) instead of column, and EMBER_BF16_ACCUMULATE to add the result to what c holds
-/// (a residual connection) instead of overwriting it.
-enum { EMBER_BF16_NONE = 0, EMBER_BF16_GELU = 1, EMBER_BF16_RELU6 = 2, EMBER_BF16_ROW_BIAS = 16, EMBER_BF16_ACCUMULATE = 32 };
+/// (a residual connection) instead of overwriting it. EMBER_BF16_ROW_SCALE (used by
+/// `ember_bf16_gemm_row_blocks`) multiplies each row's sums by bias[row] instead of adding.
+enum { EMBER_BF16_NONE = 0, EMBER_BF16_GELU = 1, EMBER_BF16_RELU6 = 2, EMBER_BF16_ROW_BIAS = 16, EMBER_BF16_ACCUMULATE = 32,
+       EMBER_BF16_ROW_SCALE = 64 };
+
+/// `ember_bf16_gemm` with row i of the input at xb + i · lda and, when rowScale is not NULL,
+/// each row of c multiplied by rowScale[row] in the store (softmax's 1 / sum).
+void ember_bf16_gemm_row_blocks(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                                const float *rowScale);
 
 /// `ember_bf16_gemm`, then per element: + bias[column] (or bias[row] with EMBER_BF16_ROW_BIAS;
 /// none when bias is NULL), then the activation (EMBER_BF16_GELU: the exact-form GELU with

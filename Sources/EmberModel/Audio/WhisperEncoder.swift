@@ -143,10 +143,19 @@ public final class WhisperEncoder: Sendable {
         for layer in layers {
             // x += W_o · attention(W_qkv · LN(x))
             let selfAttention = layer.selfAttention
-            linear(x, rows: length, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv, bias: selfAttention.qkvBias,
-                   outFeatures: 3 * d, out: qkv, bf16: selfAttention.bf16?.qkv, scratch: rows, threads: threads)
-            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: [0], lengths: [length],
-                      scale: scale, scores: scores, out: context, bf16: attentionScratch, threads: threads)
+            if let weights = selfAttention.bf16, let rows, let attentionScratch, headDim % 2 == 0 {
+                // q, k, v leave the product as bf16, the form attention's products read.
+                let rounded = UnsafeMutableRawPointer(qkv).bindMemory(to: UInt16.self, capacity: 2 * s.qkv)
+                linearBF16(x, rows: length, inFeatures: d, norm: selfAttention.norm, weight: weights.qkv, bias: selfAttention.qkvBias,
+                           roundedOut: rounded, scratch: rows, threads: threads)
+                attentionBF16(qkv: rounded, stride: 3 * d, heads: heads, headDim: headDim, starts: [0], lengths: [length], scale: scale,
+                              scores: scores, scratch: attentionScratch, out: context, threads: threads)
+            } else {
+                linear(x, rows: length, inFeatures: d, normalizedBy: selfAttention.norm, normed: normed, weight: selfAttention.qkv,
+                       bias: selfAttention.qkvBias, outFeatures: 3 * d, out: qkv, bf16: selfAttention.bf16?.qkv, scratch: rows, threads: threads)
+                attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: [0], lengths: [length],
+                          scale: scale, scores: scores, out: context, bf16: attentionScratch, threads: threads)
+            }
             residualLinear(context, rows: length, inFeatures: d, weight: selfAttention.out, bias: selfAttention.outBias, outFeatures: d,
                            into: x, temporary: normed, bf16: selfAttention.bf16?.out, scratch: rows, threads: threads)
             // x += W2 · gelu(W1 · LN(x))

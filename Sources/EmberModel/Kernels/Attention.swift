@@ -75,16 +75,55 @@ private func attentionHeadBF16(
     ember_bf16_pack_strided(k, l, hd, stride, 1, keys)
     ember_bf16_pack_strided(v, hd, l, 1, stride, values)
     ember_bf16_convert(q, l, hd, Int32(stride), queries)
-    let queryRow = ember_bf16_rows_count(1, hd)
+    headBF16(queries: queries, queryStride: ember_bf16_rows_count(1, hd), keys: keys, values: values, length: length, headDim: headDim,
+             scale: scale, scores: scores, weights: weights, sums: sums, out: out, ldOut: ldOut)
+}
+
+/// Per block of query rows: scores = q · kᵀ, the softmax weights rounded to bf16 with
+/// their fp32 sums, then out = (weights · v) / sum, the division in the product's store.
+private func headBF16(
+    queries: UnsafePointer<UInt16>, queryStride: Int, keys: UnsafePointer<UInt16>, values: UnsafePointer<UInt16>, length: Int, headDim: Int,
+    scale: Float, scores: UnsafeMutablePointer<Float>, weights: UnsafeMutablePointer<UInt16>, sums: UnsafeMutablePointer<Float>,
+    out: UnsafeMutablePointer<Float>, ldOut: Int
+) {
+    let l = Int32(length), hd = Int32(headDim)
     for first in Swift.stride(from: 0, to: length, by: queryBlock) {
         let rows = min(queryBlock, length - first), r = Int32(rows)
-        ember_bf16_gemm(queries + first * queryRow, r, hd, keys, l, scores, l)
+        ember_bf16_gemm_row_blocks(queries + first * queryStride, queryStride, r, hd, keys, l, scores, l, nil)
         ember_bf16_softmax_convert(scores, r, l, l, scale, weights, sums)
-        let block = out + first * ldOut
-        ember_bf16_gemm(weights, r, l, values, hd, block, Int32(ldOut))
-        for row in 0..<rows {
-            let inverse = 1 / sums[row], line = block + row * ldOut
-            for i in 0..<headDim { line[i] *= inverse }
-        }
+        // 1 / sum per row, then the store multiplies by it: the same fp32 product as scaling after.
+        for row in 0..<rows { sums[row] = 1 / sums[row] }
+        ember_bf16_gemm_row_blocks(weights, ember_bf16_rows_count(1, l), r, l, values, hd, out + first * ldOut, Int32(ldOut), sums)
+    }
+}
+
+/// `attention` in bf16 on q, k, v already rounded to bf16: `qkv` rows of `stride` UInt16 as
+/// a linear layer's to-bf16 store writes them (`linearBF16(roundedOut:)`). q rows are read in
+/// place, k and v packed from their bf16 rows per head; the values equal `attention(qkv:bf16:)`
+/// on the fp32 q, k, v these were rounded from (the same roundings, the same products).
+/// `scratch` holds `attentionBF16ScratchFloats` per worker; headDim must be even.
+package func attentionBF16(
+    qkv: UnsafePointer<UInt16>, stride: Int, heads: Int, headDim: Int, starts: [Int], lengths: [Int], scale: Float,
+    scores: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, threads: Int = 1
+) {
+    precondition(headDim % 2 == 0, "bf16 q rows read in place need an even head size, got \(headDim)")
+    let width = heads * headDim
+    let maxLength = lengths.max() ?? 0
+    let sequences = lengths.indices.filter { lengths[$0] > 0 }.sorted { lengths[$0] > lengths[$1] }
+    parallelUnits(sequences.count * heads, threads: threads) { unit, worker in
+        let s = sequences[unit / heads], h = unit % heads
+        let length = lengths[s], l = Int32(length), hd = Int32(headDim)
+        let q = qkv + starts[s] * stride + h * headDim, k = q + width, v = q + 2 * width
+        let workerScratch = scratch + worker * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)
+        let sums = workerScratch
+        let total = attentionBF16ScratchFloats(maxLength: length, headDim: headDim)
+        let keys = UnsafeMutableRawPointer(workerScratch + length).bindMemory(to: UInt16.self, capacity: 2 * (total - length))
+        let values = keys + ember_bf16_packed_count(l, hd)
+        let weights = values + ember_bf16_packed_count(hd, l) + ember_bf16_rows_count(l, hd)
+        ember_bf16_pack_bf16_rows(k, l, hd, stride, keys)
+        ember_bf16_pack_bf16_columns(v, hd, l, stride, values)
+        headBF16(queries: q, queryStride: stride, keys: keys, values: values, length: length, headDim: headDim, scale: scale,
+                 scores: scores + worker * maxLength * maxLength, weights: weights, sums: sums, out: out + starts[s] * width + h * headDim,
+                 ldOut: width)
     }
 }

@@ -87,21 +87,45 @@ package func linearBF16(
     out: UnsafeMutablePointer<Float>, ldOut: Int? = nil, accumulate: Bool = false, scratch: UnsafeMutablePointer<Float>, threads: Int = 1,
     activation: LinearActivation = .none
 ) {
+    let ld = ldOut ?? weight.outFeatures, n = Int32(weight.outFeatures)
+    let flags = activation.bf16Flag | (accumulate ? Int32(EMBER_BF16_ACCUMULATE) : 0)
+    linearBF16Blocks(x, rows: rows, inFeatures: inFeatures, norm: norm, weight: weight, scratch: scratch, threads: threads) { xb, first, count in
+        ember_bf16_gemm_epilogue(xb, Int32(count), Int32(inFeatures), weight.packed, n, out + first * ld, Int32(ld), bias, flags)
+    }
+}
+
+/// `linearBF16` whose output is rounded to bf16 in the store, rows of `ldOut` UInt16
+/// (default outFeatures): the input of a bf16 product that follows (attention's q, k, v),
+/// without an fp32 round trip. The bits equal rounding `linearBF16`'s fp32 output.
+package func linearBF16(
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, norm: LayerNormParameters? = nil, weight: BF16Weights, bias: UnsafePointer<Float>?,
+    roundedOut out: UnsafeMutablePointer<UInt16>, ldOut: Int? = nil, scratch: UnsafeMutablePointer<Float>, threads: Int = 1,
+    activation: LinearActivation = .none
+) {
+    let ld = ldOut ?? weight.outFeatures, n = Int32(weight.outFeatures)
+    linearBF16Blocks(x, rows: rows, inFeatures: inFeatures, norm: norm, weight: weight, scratch: scratch, threads: threads) { xb, first, count in
+        ember_bf16_gemm_to_bf16(xb, Int32(count), Int32(inFeatures), weight.packed, n, out + first * ld, Int32(ld), bias, activation.bf16Flag)
+    }
+}
+
+/// Row blocks of a bf16 linear layer over `threads`: each block's rows rounded (normalized
+/// first with `norm`) into `scratch`, then `product(rounded rows, first row, rows)`.
+private func linearBF16Blocks(
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, norm: LayerNormParameters?, weight: BF16Weights, scratch: UnsafeMutablePointer<Float>,
+    threads: Int, _ product: (_ xb: UnsafePointer<UInt16>, _ first: Int, _ count: Int) -> Void
+) {
     precondition(weight.inFeatures == inFeatures, "bf16 weight has \(weight.inFeatures) inputs, not \(inFeatures)")
-    let ld = ldOut ?? weight.outFeatures, n = weight.outFeatures
     let rowElements = ember_bf16_rows_count(1, Int32(inFeatures))
     let converted = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: rows * rowElements)
-    let flags = activation.bf16Flag | (accumulate ? Int32(EMBER_BF16_ACCUMULATE) : 0)
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer {
-        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: rows, n: n, k: inFeatures) }
+        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: rows, n: weight.outFeatures, k: inFeatures) }
     }
     parallelChunks(rows, threads: threads, grain: 32) { block in
         let xb = converted + block.lowerBound * rowElements
         roundRows(x + block.lowerBound * inFeatures, rows: block.count, width: inFeatures, norm: norm, into: xb)
-        ember_bf16_gemm_epilogue(xb, Int32(block.count), Int32(inFeatures), weight.packed, Int32(n), out + block.lowerBound * ld, Int32(ld),
-                                 bias, flags)
+        product(xb, block.lowerBound, block.count)
     }
 }
 

@@ -215,18 +215,18 @@ static inline __m512 gelu16(__m512 v) {
 // One tile: rows [r0, r0 + rows) (rows ≤ 8, row r at xb + r · lda) against the 32-column
 // panel starting at column p, then the epilogue while the tile is in registers: bias, the activation, then
 // the store (added to what the output holds with EMBER_BF16_ACCUMULATE, or rounded to bf16
-// when `toBF16`, a constant at each call site so the compiler specializes).
+// when `toBF16`). `toBF16` and `act` are constants at each call site, so the compiler
+// specializes the tile for them.
 EMBER_BF16_TARGET
 static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, size_t lda, int kp, const uint16_t *packed, int n, int p,
                                                             int r0, int rows, void *c, int ldc, const float *bias, int flags,
-                                                            const int toBF16) {
+                                                            const int toBF16, const int act) {
     const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
     const int columns = n - p < PANEL ? n - p : PANEL;
     const __mmask16 low = tail16(columns), high = tail16(columns - 16);
     const __mmask32 both = (__mmask32)(columns >= 32 ? 0xffffffffu : (1u << columns) - 1);
     const int rowScale = bias && (flags & EMBER_BF16_ROW_SCALE);
     const int rowBias = !rowScale && bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
-    const int act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
     const int32_t *a[ROWS];
     for (int r = 0; r < ROWS; r++) a[r] = (const int32_t *)(xb + (size_t)(r0 + (r < rows ? r : 0)) * lda);
     __m512 acc[ROWS][2];
@@ -285,10 +285,18 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, 
 EMBER_BF16_TARGET
 static inline __attribute__((always_inline)) void gemm_tiles(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n,
                                                              void *c, int ldc, const float *bias, int flags, const int toBF16) {
-    const int kp = pairs(k);
-    for (int p = 0; p < n; p += PANEL)
-        for (int r0 = 0; r0 < m; r0 += ROWS)
-            gemm_tile(xb, lda, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, bias, flags, toBF16);
+    const int kp = pairs(k), act = flags & (EMBER_BF16_GELU | EMBER_BF16_RELU6);
+    // One loop per activation, each a constant in its tiles: without GELU's constants and
+    // temporaries in the epilogue the accumulators stay in registers (k = 64 tiles, attention's
+    // scores, measured 190 → 218 GFLOP/s; k = 384 about 3% faster).
+#define EMBER_TILES(ACTIVATION)                                                                                              \
+    for (int p = 0; p < n; p += PANEL)                                                                                        \
+        for (int r0 = 0; r0 < m; r0 += ROWS)                                                                                  \
+            gemm_tile(xb, lda, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, bias, flags, toBF16, ACTIVATION)
+    if (act == EMBER_BF16_GELU) EMBER_TILES(EMBER_BF16_GELU);
+    else if (act == EMBER_BF16_RELU6) EMBER_TILES(EMBER_BF16_RELU6);
+    else EMBER_TILES(EMBER_BF16_NONE);
+#undef EMBER_TILES
 }
 
 // Row blocks outer: attention's products (64 query rows against all keys, or 64 weight rows
@@ -301,7 +309,7 @@ void ember_bf16_gemm_row_blocks(const uint16_t *xb, size_t lda, int m, int k, co
     for (int r0 = 0; r0 < m; r0 += ROWS)
         for (int p = 0; p < n; p += PANEL)
             gemm_tile(xb, lda, kp, packed, n, p, r0, m - r0 < ROWS ? m - r0 : ROWS, c, ldc, rowScale,
-                      rowScale ? EMBER_BF16_ROW_SCALE : EMBER_BF16_NONE, 0);
+                      rowScale ? EMBER_BF16_ROW_SCALE : EMBER_BF16_NONE, 0, EMBER_BF16_NONE);
 }
 
 EMBER_BF16_TARGET

@@ -12,7 +12,8 @@ struct BertLayer: Sendable {
     let intermediate, intermediateBias: [Float]                   // intermediate.dense
     let output, outputBias: [Float]                               // output.dense
     let outputNorm, outputNormBias: [Float]                       // output.LayerNorm
-    let bf16: (query: BF16Weights, key: BF16Weights, value: BF16Weights, attentionOut: BF16Weights)?  // ComputePrecision.bf16 only
+    /// ComputePrecision.bf16 only: query, key and value as one (3D, D) product, its bias (3D), and the output projection.
+    let bf16: (qkv: BF16Weights, qkvBias: [Float], attentionOut: BF16Weights)?
     let ffn: FeedForwardWeights                                   // intermediate, output (and their bf16 copies)
 
     init(_ loader: inout TensorLoader, index i: Int, config c: BertConfig, precision: ComputePrecision) throws {
@@ -35,8 +36,8 @@ struct BertLayer: Sendable {
         outputNorm = try loader.take(p + "output.LayerNorm.weight", [d])
         outputNormBias = try loader.take(p + "output.LayerNorm.bias", [d])
         bf16 = precision == .bf16
-            ? (BF16Weights(query, outFeatures: d, inFeatures: d), BF16Weights(key, outFeatures: d, inFeatures: d),
-               BF16Weights(value, outFeatures: d, inFeatures: d), BF16Weights(attentionOut, outFeatures: d, inFeatures: d))
+            ? (BF16Weights(query + key + value, outFeatures: 3 * d, inFeatures: d), queryBias + keyBias + valueBias,
+               BF16Weights(attentionOut, outFeatures: d, inFeatures: d))
             : nil
         ffn = FeedForwardWeights(
             up: intermediate, upBias: intermediateBias, down: output, downBias: outputBias, width: d, hiddenWidth: f,
@@ -125,14 +126,26 @@ public final class BertEncoder: Sendable {
         let scale = 1 / Float(headDim).squareRoot()
         for layer in layers {
             // Self-attention: q, k, v side by side in one (T, 3D) buffer.
-            linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d,
-                   bf16: layer.bf16?.query, scratch: bf16, threads: threads)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d,
-                   bf16: layer.bf16?.key, scratch: bf16, threads: threads)
-            linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d,
-                   bf16: layer.bf16?.value, scratch: bf16, threads: threads)
-            attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
-                      scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
+            if let weights = layer.bf16, let bf16, let bf16Attention, headDim % 2 == 0 {
+                // One product for q, k, v, stored as bf16, the form attention's products read.
+                let rounded = UnsafeMutableRawPointer(qkv).bindMemory(to: UInt16.self, capacity: 2 * tokens * 3 * d)
+                linearBF16(x, rows: tokens, inFeatures: d, weight: weights.qkv, bias: weights.qkvBias, roundedOut: rounded, scratch: bf16, threads: threads)
+                attentionBF16(qkv: rounded, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths, scale: scale,
+                              scores: scores, scratch: bf16Attention, out: context, threads: threads)
+            } else if let weights = layer.bf16, let bf16 {
+                linearBF16(x, rows: tokens, inFeatures: d, weight: weights.qkv, bias: weights.qkvBias, out: qkv, scratch: bf16, threads: threads)
+                attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
+                          scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
+            } else {
+                linear(x, rows: tokens, inFeatures: d, weight: layer.query, bias: layer.queryBias, outFeatures: d, out: qkv, ldOut: 3 * d,
+                       bf16: nil, scratch: nil, threads: threads)
+                linear(x, rows: tokens, inFeatures: d, weight: layer.key, bias: layer.keyBias, outFeatures: d, out: qkv + d, ldOut: 3 * d,
+                       bf16: nil, scratch: nil, threads: threads)
+                linear(x, rows: tokens, inFeatures: d, weight: layer.value, bias: layer.valueBias, outFeatures: d, out: qkv + 2 * d, ldOut: 3 * d,
+                       bf16: nil, scratch: nil, threads: threads)
+                attention(qkv: qkv, stride: 3 * d, heads: heads, headDim: headDim, starts: starts, lengths: lengths,
+                          scale: scale, scores: scores, out: context, bf16: bf16Attention, threads: threads)
+            }
             // Post-norm residual: x = LN(x + W_o · attention).
             residualLinear(context, rows: tokens, inFeatures: d, weight: layer.attentionOut, bias: layer.attentionOutBias, outFeatures: d,
                            into: x, temporary: projection, bf16: layer.bf16?.attentionOut, scratch: bf16, threads: threads)

@@ -22,9 +22,7 @@ package func attention(
 ) {
     let width = heads * headDim
     let maxLength = lengths.max() ?? 0
-    let sequences = lengths.indices.filter { lengths[$0] > 0 }.sorted { lengths[$0] > lengths[$1] }
-    parallelUnits(sequences.count * heads, threads: threads) { unit, worker in
-        let s = sequences[unit / heads], h = unit % heads
+    forEachHead(lengths: lengths, heads: heads, threads: threads) { s, h, worker in
         let start = starts[s], length = lengths[s]
         let block = scores + worker * maxLength * maxLength
         let q = qkv + start * stride + h * headDim
@@ -46,11 +44,35 @@ package func attention(
     }
 }
 
+/// Calls `body(sequence, head, worker)` for every (sequence, head) pair of the non-empty
+/// sequences, longest first, as independent units shared among `threads` workers.
+private func forEachHead(lengths: [Int], heads: Int, threads: Int, _ body: (_ sequence: Int, _ head: Int, _ worker: Int) -> Void) {
+    let sequences = lengths.indices.filter { lengths[$0] > 0 }.sorted { lengths[$0] > lengths[$1] }
+    parallelUnits(sequences.count * heads, threads: threads) { unit, worker in body(sequences[unit / heads], unit % heads, worker) }
+}
+
 /// Floats of bf16 scratch one attention worker needs for sequences up to `maxLength`.
 package func attentionBF16ScratchFloats(maxLength: Int, headDim: Int) -> Int {
     let l = Int32(maxLength), hd = Int32(headDim)
     let elements = ember_bf16_packed_count(l, hd) + ember_bf16_packed_count(hd, l) + ember_bf16_rows_count(l, hd) + ember_bf16_rows_count(l, l)
     return (elements + 1) / 2 + maxLength + 16
+}
+
+/// One worker's bf16 scratch laid out for a head of `length` positions: the softmax row
+/// sums, k and v packed, q's rounded rows, the softmax weights.
+private struct HeadScratchBF16 {
+    let sums: UnsafeMutablePointer<Float>
+    let keys, values, queries, weights: UnsafeMutablePointer<UInt16>
+
+    init(_ scratch: UnsafeMutablePointer<Float>, length: Int, headDim: Int) {
+        let l = Int32(length), hd = Int32(headDim)
+        let total = attentionBF16ScratchFloats(maxLength: length, headDim: headDim)
+        sums = scratch
+        keys = UnsafeMutableRawPointer(scratch + length).bindMemory(to: UInt16.self, capacity: 2 * (total - length))
+        values = keys + ember_bf16_packed_count(l, hd)
+        queries = values + ember_bf16_packed_count(hd, l)
+        weights = queries + ember_bf16_rows_count(l, hd)
+    }
 }
 
 /// Query rows per block in `attentionHeadBF16`: a block's scores (64 × L fp32) and weights
@@ -67,16 +89,12 @@ private func attentionHeadBF16(
     scale: Float, scores: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, ldOut: Int
 ) {
     let l = Int32(length), hd = Int32(headDim)
-    let total = attentionBF16ScratchFloats(maxLength: length, headDim: headDim)
-    let sums = scratch
-    let base = UnsafeMutableRawPointer(scratch + length).bindMemory(to: UInt16.self, capacity: 2 * (total - length))
-    let keys = base, values = keys + ember_bf16_packed_count(l, hd)
-    let queries = values + ember_bf16_packed_count(hd, l), weights = queries + ember_bf16_rows_count(l, hd)
-    ember_bf16_pack_strided(k, l, hd, stride, 1, keys)
-    ember_bf16_pack_strided(v, hd, l, 1, stride, values)
-    ember_bf16_convert(q, l, hd, Int32(stride), queries)
-    headBF16(queries: queries, queryStride: ember_bf16_rows_count(1, hd), keys: keys, values: values, length: length, headDim: headDim,
-             scale: scale, scores: scores, weights: weights, sums: sums, out: out, ldOut: ldOut)
+    let b = HeadScratchBF16(scratch, length: length, headDim: headDim)
+    ember_bf16_pack_strided(k, l, hd, stride, 1, b.keys)
+    ember_bf16_pack_strided(v, hd, l, 1, stride, b.values)
+    ember_bf16_convert(q, l, hd, Int32(stride), b.queries)
+    headBF16(queries: b.queries, queryStride: ember_bf16_rows_count(1, hd), keys: b.keys, values: b.values, length: length, headDim: headDim,
+             scale: scale, scores: scores, weights: b.weights, sums: b.sums, out: out, ldOut: ldOut)
 }
 
 /// Per block of query rows: scores = q · kᵀ, the softmax weights rounded to bf16 with
@@ -109,21 +127,14 @@ package func attentionBF16(
     precondition(headDim % 2 == 0, "bf16 q rows read in place need an even head size, got \(headDim)")
     let width = heads * headDim
     let maxLength = lengths.max() ?? 0
-    let sequences = lengths.indices.filter { lengths[$0] > 0 }.sorted { lengths[$0] > lengths[$1] }
-    parallelUnits(sequences.count * heads, threads: threads) { unit, worker in
-        let s = sequences[unit / heads], h = unit % heads
+    forEachHead(lengths: lengths, heads: heads, threads: threads) { s, h, worker in
         let length = lengths[s], l = Int32(length), hd = Int32(headDim)
         let q = qkv + starts[s] * stride + h * headDim, k = q + width, v = q + 2 * width
-        let workerScratch = scratch + worker * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim)
-        let sums = workerScratch
-        let total = attentionBF16ScratchFloats(maxLength: length, headDim: headDim)
-        let keys = UnsafeMutableRawPointer(workerScratch + length).bindMemory(to: UInt16.self, capacity: 2 * (total - length))
-        let values = keys + ember_bf16_packed_count(l, hd)
-        let weights = values + ember_bf16_packed_count(hd, l) + ember_bf16_rows_count(l, hd)
-        ember_bf16_pack_bf16_rows(k, l, hd, stride, keys)
-        ember_bf16_pack_bf16_columns(v, hd, l, stride, values)
-        headBF16(queries: q, queryStride: stride, keys: keys, values: values, length: length, headDim: headDim, scale: scale,
-                 scores: scores + worker * maxLength * maxLength, weights: weights, sums: sums, out: out + starts[s] * width + h * headDim,
+        let b = HeadScratchBF16(scratch + worker * attentionBF16ScratchFloats(maxLength: maxLength, headDim: headDim), length: length, headDim: headDim)
+        ember_bf16_pack_bf16_rows(k, l, hd, stride, b.keys)
+        ember_bf16_pack_bf16_columns(v, hd, l, stride, b.values)
+        headBF16(queries: q, queryStride: stride, keys: b.keys, values: b.values, length: length, headDim: headDim, scale: scale,
+                 scores: scores + worker * maxLength * maxLength, weights: b.weights, sums: b.sums, out: out + starts[s] * width + h * headDim,
                  ldOut: width)
     }
 }

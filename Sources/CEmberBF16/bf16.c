@@ -3,6 +3,7 @@
 // and one 32-bit broadcast of each row's pair feed 16 `vdpbf16ps`. The panel (32 × k bf16)
 // stays in L1/L2 while the row blocks stream past it.
 #include "CEmberBF16.h"
+#include "lanes.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -24,9 +25,6 @@ int ember_bf16_available(void) {
 }
 
 static inline int pairs(int k) { return (k + 1) / 2; }
-
-/// Lanes [0, left) of 16 (none when left ≤ 0).
-static inline __mmask16 tail16(int left) { return (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1); }
 
 /// Round to nearest even, as `vcvtne2ps2bf16` does (NaN stays NaN).
 static inline uint16_t to_bf16(float f) {
@@ -87,9 +85,7 @@ static void pack_panel_columns_adjacent(const float *w, int k, ptrdiff_t rowStri
         const float *row = w + (ptrdiff_t)(p + j) * rowStride;
         for (int i = 0; i < 2 * kp; i += 32) {
             const int left = k - i;
-            const __mmask16 m0 = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
-            const __mmask16 m1 = (__mmask16)(left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1);
-            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + i + 16), _mm512_maskz_loadu_ps(m0, row + i));
+            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(tail16(left - 16), row + i + 16), _mm512_maskz_loadu_ps(tail16(left), row + i));
             _mm512_storeu_si512(converted, (__m512i)v);
             const int count = kp - i / 2 < 16 ? kp - i / 2 : 16;
             for (int t = 0; t < count; t++) slots[(size_t)(i / 2 + t) * PANEL + j] = converted[t];
@@ -139,7 +135,7 @@ void ember_bf16_pack_bf16_columns(const uint16_t *w, int n, int k, size_t ldw, u
     const __m512i lowPick = _mm512_loadu_si512(lowIndex), highPick = _mm512_loadu_si512(highIndex);
     for (int p = 0; p < n; p += PANEL) {
         uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
-        const __mmask32 valid = (__mmask32)(n - p >= 32 ? 0xffffffffu : (1u << (n - p)) - 1);
+        const __mmask32 valid = tail32(n - p);
         for (int q = 0; q < kp; q++) {
             const __m512i even = _mm512_maskz_loadu_epi16(valid, w + (size_t)(2 * q) * ldw + p);
             const __m512i odd = 2 * q + 1 < k ? _mm512_maskz_loadu_epi16(valid, w + (size_t)(2 * q + 1) * ldw + p) : _mm512_setzero_si512();
@@ -224,7 +220,7 @@ static inline __attribute__((always_inline)) void gemm_tile(const uint16_t *xb, 
     const uint16_t *panel = packed + (size_t)(p / PANEL) * kp * PANEL * 2;
     const int columns = n - p < PANEL ? n - p : PANEL;
     const __mmask16 low = tail16(columns), high = tail16(columns - 16);
-    const __mmask32 both = (__mmask32)(columns >= 32 ? 0xffffffffu : (1u << columns) - 1);
+    const __mmask32 both = tail32(columns);
     const int rowScale = bias && (flags & EMBER_BF16_ROW_SCALE);
     const int rowBias = !rowScale && bias && (flags & EMBER_BF16_ROW_BIAS), accumulate = !toBF16 && (flags & EMBER_BF16_ACCUMULATE);
     const int32_t *a[ROWS];
@@ -312,15 +308,8 @@ void ember_bf16_gemm_row_blocks(const uint16_t *xb, size_t lda, int m, int k, co
                       rowScale ? EMBER_BF16_ROW_SCALE : EMBER_BF16_NONE, 0, EMBER_BF16_NONE);
 }
 
-EMBER_BF16_TARGET
 void ember_bf16_gemm(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc) {
     ember_bf16_gemm_row_blocks(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, NULL);
-}
-
-EMBER_BF16_TARGET
-void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
-                              const float *bias, int flags) {
-    gemm_tiles(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags, 0);
 }
 
 EMBER_BF16_TARGET
@@ -330,15 +319,20 @@ void ember_bf16_gemm_rows_epilogue(const uint16_t *xb, size_t lda, int m, int k,
 }
 
 EMBER_BF16_TARGET
-void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
-                             const float *bias, int flags) {
-    gemm_tiles(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags, 1);
-}
-
-EMBER_BF16_TARGET
 void ember_bf16_gemm_rows_to_bf16(const uint16_t *xb, size_t lda, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
                                   const float *bias, int flags) {
     gemm_tiles(xb, lda, m, k, packed, n, c, ldc, bias, flags, 1);
+}
+
+// Rows as `ember_bf16_convert` lays them out: kp = k rounded up to even elements apart.
+void ember_bf16_gemm_epilogue(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, float *c, int ldc,
+                              const float *bias, int flags) {
+    ember_bf16_gemm_rows_epilogue(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags);
+}
+
+void ember_bf16_gemm_to_bf16(const uint16_t *xb, int m, int k, const uint16_t *packed, int n, uint16_t *c, int ldc,
+                             const float *bias, int flags) {
+    ember_bf16_gemm_rows_to_bf16(xb, (size_t)pairs(k) * 2, m, k, packed, n, c, ldc, bias, flags);
 }
 
 EMBER_BF16_TARGET
@@ -377,9 +371,8 @@ void ember_bf16_layer_norm(const float *x, int m, int width, int ldx, const floa
                                               _mm512_maskz_loadu_ps(v0, gamma + i), _mm512_maskz_loadu_ps(v0, beta + i));
             const __m512 y1 = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(v1, row + i + 16), vmean), scale),
                                               _mm512_maskz_loadu_ps(v1, gamma + i + 16), _mm512_maskz_loadu_ps(v1, beta + i + 16));
-            const int store = kp2 - i >= 32 ? 32 : kp2 - i;
             // Lanes past the width are zero: the pad element of an odd width is 0 as ember_bf16_convert writes it.
-            _mm512_mask_storeu_epi16(o + i, (__mmask32)(store >= 32 ? 0xffffffffu : (1u << store) - 1),
+            _mm512_mask_storeu_epi16(o + i, tail32(kp2 - i),
                                      (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_mov_ps(v1, y1), _mm512_maskz_mov_ps(v0, y0)));
         }
     }
@@ -428,8 +421,7 @@ void ember_bf16_softmax_convert(const float *s, int rows, int width, int lds, fl
             const __m512 e1 = exp2_16(_mm512_fmadd_ps(_mm512_mask_loadu_ps(minusInfinity, tail16(width - i - 16), row + i + 16), vs, shift));
             total = _mm512_add_ps(total, _mm512_add_ps(e0, e1));
             const __m512i packedPair = (__m512i)_mm512_cvtne2ps_pbh(e1, e0);
-            const int store = kp2 - i >= 32 ? 32 : kp2 - i;
-            _mm512_mask_storeu_epi16(o + i, (__mmask32)(store >= 32 ? 0xffffffffu : (1u << store) - 1), packedPair);
+            _mm512_mask_storeu_epi16(o + i, tail32(kp2 - i), packedPair);
         }
         sums[r] = _mm512_reduce_add_ps(total);
     }

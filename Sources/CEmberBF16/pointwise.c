@@ -5,6 +5,7 @@
 // ReLU6 is min(6, max(0, x)) with the constant first: x86 min/max return their second operand
 // when either is NaN, so a NaN stays NaN (the engine rejects non-finite embeddings).
 #include "ember_pointwise.h"
+#include "lanes.h"
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -47,8 +48,6 @@ PW_TARGET PW_INLINE void tile(const float *x, int cin, ptrdiff_t ldx, const floa
     }
 }
 
-PW_INLINE __mmask16 first_lanes(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 PW_TARGET
 void ember_pointwise_conv(const float *x, int in_channels, int columns, ptrdiff_t ldx, const float *weight, const float *bias,
                           int out_channels, int relu6, float *out, ptrdiff_t ldo) {
@@ -61,7 +60,7 @@ void ember_pointwise_conv(const float *x, int in_channels, int columns, ptrdiff_
             const int rows = out_channels - o < TILE_ROWS ? out_channels - o : TILE_ROWS;
             for (int c = chunk; c < end; c += TILE_COLUMNS) {
                 const int left = end - c;
-                const __mmask16 m0 = first_lanes(left), m1 = first_lanes(left - 16), m2 = first_lanes(left - 32);
+                const __mmask16 m0 = tail16(left), m1 = tail16(left - 16), m2 = tail16(left - 32);
                 const float *w = weight + (ptrdiff_t)o * in_channels, *b = bias ? bias + o : NULL;
                 float *dst = out + (ptrdiff_t)o * ldo + c;
                 const int vectors = left > 32 ? 3 : left > 16 ? 2 : 1;

@@ -133,7 +133,7 @@ public final class WhisperEncoder: Sendable {
         addInPlace(x, positions, count: length * d, threads: threads)
 
         let s = b.sizes
-        let normed = b.normed + worker * s.states, context = b.context + worker * s.states, qkv = b.qkv + worker * s.qkv
+        let normed = b.normed + worker * s.normed, context = b.context + worker * s.context, qkv = b.qkv + worker * s.qkv
         let hidden = b.hidden + worker * s.hidden, scores = b.scores + worker * s.scores
         let bf16 = precision == .bf16
         let rows = bf16 ? b.rows + worker * s.rows : nil

@@ -1,9 +1,10 @@
 // What one WhisperEncoder pass carves from its arena: the encoder states x of all clips
 // (the result), and per worker, one block each, so threads running whole clips side by side
 // never share one, buffers for the longest clip: the front end's (fp32: im2col columns and
-// conv1's output; bf16: the mel and conv1's output as time-major bf16 rows), normed,
-// context, qkv, fp32's feed-forward hidden layer or bf16's rounded input rows of the linear
-// layers, one attention score block, and bf16's attention and feed-forward blocks. A clip
+// conv1's output; bf16: the mel and conv1's output as time-major bf16 rows), context, qkv,
+// fp32's normed input and feed-forward hidden layer or bf16's rounded input rows of the
+// linear layers (bf16 normalizes and keeps hidden rows inside its kernels), one attention
+// score block, and bf16's attention and feed-forward blocks. A clip
 // that runs on several threads uses the blocks of workers 0 ..< threads for the kernels'
 // per-thread scratch (attention, feed-forward) and worker 0's for the rest.
 
@@ -29,7 +30,7 @@ extension WhisperEncoder {
                     + PaddedTimeRows.elements(channels: d, frames: longest, padding: 1) + 1) / 2
                 : longest * (max(c.numMelBins, d) * 3 + d)
             worker = Buffers.Sizes(
-                frontEnd: frontEnd, states: maxLength * d, qkv: maxLength * 3 * d,
+                frontEnd: frontEnd, normed: bf16 ? 0 : maxLength * d, context: maxLength * d, qkv: maxLength * 3 * d,
                 hidden: bf16 ? 0 : maxLength * c.encoderFfnDim, rows: bf16 ? maxLength * ember_bf16_rows_count(1, Int32(d)) / 2 : 0,
                 scores: maxLength * maxLength,
                 attention: bf16 ? attentionBF16ScratchFloats(maxLength: maxLength, headDim: d / c.encoderAttentionHeads) : 0,
@@ -42,7 +43,7 @@ extension WhisperEncoder {
             let s = worker
             return Buffers(
                 x: arena.carve(tokens * d), sizes: s,
-                frontEnd: arena.carve(threads * s.frontEnd), normed: arena.carve(threads * s.states), context: arena.carve(threads * s.states),
+                frontEnd: arena.carve(threads * s.frontEnd), normed: arena.carve(threads * s.normed), context: arena.carve(threads * s.context),
                 qkv: arena.carve(threads * s.qkv), hidden: arena.carve(threads * s.hidden), rows: arena.carve(threads * s.rows),
                 scores: arena.carve(threads * s.scores), attention: arena.carve(threads * s.attention), feedForward: arena.carve(threads * s.feedForward))
         }
@@ -51,8 +52,8 @@ extension WhisperEncoder {
     /// The carved buffers: `x` for all clips, the rest as `threads` blocks of `sizes` floats each.
     struct Buffers {
         struct Sizes {
-            let frontEnd, states, qkv, hidden, rows, scores, attention, feedForward: Int
-            var total: Int { frontEnd + 2 * states + qkv + hidden + rows + scores + attention + feedForward }
+            let frontEnd, normed, context, qkv, hidden, rows, scores, attention, feedForward: Int
+            var total: Int { frontEnd + normed + context + qkv + hidden + rows + scores + attention + feedForward }
         }
 
         let x: UnsafeMutablePointer<Float>

@@ -72,15 +72,16 @@ public final class BertEncoder: Sendable {
         try loader.finish()
     }
 
-    /// Scratch floats one pass needs: x, context, projection (T, D); qkv (T, 3D); scores
-    /// (L, L) for the longest sequence L, one per thread; in fp32 the feed-forward's hidden
-    /// (T, F); in bf16 the rounded input rows of the widest linear layer or the feed-forward's
-    /// per-worker blocks, and attention's per-worker blocks.
+    /// Scratch floats one pass needs: x, context (T, D); qkv (T, 3D); scores (L, L) for the
+    /// longest sequence L, one per thread; in fp32 the projection (T, D) and the
+    /// feed-forward's hidden (T, F); in bf16 (which adds in its stores and keeps hidden rows
+    /// in its kernels) the rounded input rows of the widest linear layer or the
+    /// feed-forward's per-worker blocks, and attention's per-worker blocks.
     public func scratchFloats(tokens: Int, maxLength: Int, threads: Int = 1) -> Int {
         let d = config.hiddenSize, f = config.intermediateSize
-        return tokens * 6 * d + max(threads, 1) * maxLength * maxLength
+        return tokens * 5 * d + max(threads, 1) * maxLength * maxLength
             + (precision == .bf16 ? max(bf16ScratchFloats(rows: tokens, inFeatures: d), feedForwardBF16ScratchFloats(width: d, hiddenWidth: f, threads: threads))
-                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: d / config.numAttentionHeads) : tokens * f)
+                + max(threads, 1) * attentionBF16ScratchFloats(maxLength: maxLength, headDim: d / config.numAttentionHeads) : tokens * (d + f))
     }
 
     /// Last hidden states (T, D) of the sequences packed one after another. `threads` is
@@ -103,8 +104,9 @@ public final class BertEncoder: Sendable {
 
         arena.begin(floats: scratchFloats(tokens: tokens, maxLength: maxLength, threads: threads))
         let x = arena.carve(tokens * d), qkv = arena.carve(tokens * 3 * d), context = arena.carve(tokens * d)
-        let projection = arena.carve(tokens * d), scores = arena.carve(max(threads, 1) * maxLength * maxLength)
-        let hidden = arena.carve(precision == .fp32 ? tokens * f : 0)  // bf16's feed-forward keeps its hidden rows in per-worker blocks
+        let scores = arena.carve(max(threads, 1) * maxLength * maxLength)
+        // fp32 only: bf16 adds the projections in its stores and keeps the hidden rows in per-worker blocks.
+        let projection = arena.carve(precision == .fp32 ? tokens * d : 0), hidden = arena.carve(precision == .fp32 ? tokens * f : 0)
         let bf16 = precision == .bf16
             ? arena.carve(max(bf16ScratchFloats(rows: tokens, inFeatures: d), feedForwardBF16ScratchFloats(width: d, hiddenWidth: f, threads: threads)))
             : nil

@@ -22,17 +22,21 @@ struct RoundTripSmokeTests {
         let cluster = try KafkaMockCluster(brokers: 3)
         let topic = TestBroker.uniqueName("smoke-mock")
         try cluster.createTopic(topic, partitions: 2)
-        try withExtendedLifetime(cluster) { try roundTrip(bootstrap: cluster.bootstrapServers, topic: topic) }
+        try withExtendedLifetime(cluster) {
+            try roundTrip(bootstrap: cluster.bootstrapServers, topic: topic, consumer: TestBroker.mockClusterConsumerConfiguration)
+        }
     }
 
     @Test("produce and consume one message through tansu", .enabled(if: TestBroker.isAvailable, "set EMBER_TEST_BROKERS (Ops/test does)"), .timeLimit(.minutes(2)))
     func tansuRoundTrip() throws {
-        try roundTrip(bootstrap: TestBroker.bootstrapServers!, topic: TestBroker.uniqueName("smoke-tansu"))
+        try roundTrip(bootstrap: TestBroker.bootstrapServers!, topic: TestBroker.uniqueName("smoke-tansu"), consumer: TestBroker.consumerConfiguration)
     }
 
     /// Produces one keyed message with headers, waits for its delivery report, then
     /// reads it back with a new consumer group and compares every field.
-    private func roundTrip(bootstrap: String, topic: String) throws {
+    private func roundTrip(
+        bootstrap: String, topic: String, consumer consumerConfiguration: (String, String, [String]) -> KafkaConsumerConfiguration
+    ) throws {
         let producer = try KafkaProducer(configuration: TestBroker.producerConfiguration(bootstrap: bootstrap))
         let key = Array("item-42".utf8)
         let value = Array(#"{"item_id":"42"}"#.utf8)
@@ -42,8 +46,7 @@ struct RoundTripSmokeTests {
         #expect(delivery.topic == topic)
         try producer.close(timeout: .seconds(5))
 
-        let consumer = try KafkaConsumer(
-            configuration: TestBroker.consumerConfiguration(bootstrap: bootstrap, group: TestBroker.uniqueName("smoke"), topics: [topic]))
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration(bootstrap, TestBroker.uniqueName("smoke"), [topic]))
         let events = try pollEvents(consumer, seconds: 60) { !$0.messages.isEmpty }
         let message = try #require(events.messages.first, "no message within 60 s; events: \(events), assignment: \(consumer.assignment)")
         #expect(message.topic == topic)

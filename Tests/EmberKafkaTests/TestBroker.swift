@@ -23,6 +23,20 @@ enum TestBroker {
         return configuration
     }
 
+    /// Consumer settings for librdkafka's mock cluster: as above, but with librdkafka's
+    /// default metadata refresh (5 min). librdkafka 2.8 treats any metadata reply that
+    /// arrives while the group leader waits for its own (to run the assignor) as the
+    /// pre-join wait and rejoins, throwing the assignment away. The mock coordinator
+    /// answers JoinGroup after exactly 3 s, then 5 s, so a 1 s periodic refresh started
+    /// with the consumer lands in that window round after round: under load a consumer
+    /// got no assignment within 60 s (CI, stop 23; reproduced in C with the refresh on,
+    /// never with it off).
+    static func mockClusterConsumerConfiguration(bootstrap: String, group: String, topics: [String]) -> KafkaConsumerConfiguration {
+        var configuration = consumerConfiguration(bootstrap: bootstrap, group: group, topics: topics)
+        configuration.properties["topic.metadata.refresh.interval.ms"] = nil
+        return configuration
+    }
+
     static func producerConfiguration(bootstrap: String) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: bootstrap)
         configuration.deliveryTimeout = .seconds(30)

@@ -120,7 +120,10 @@ private func linearBF16Blocks(
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer {
-        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: rows, n: weight.outFeatures, k: inFeatures) }
+        if profiling {
+            profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: parallelChunkCount(rows, threads: threads, grain: 32),
+                           m: rows, n: weight.outFeatures, k: inFeatures)
+        }
     }
     parallelChunks(rows, threads: threads, grain: 32) { block in
         let xb = converted + block.lowerBound * rowElements
@@ -183,8 +186,9 @@ package func feedForwardBF16(
     defer {
         if profiling {
             let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
-            profile.record(nanoseconds: nanoseconds / 2, m: rows, n: hiddenWidth, k: width)
-            profile.record(nanoseconds: nanoseconds - nanoseconds / 2, m: rows, n: width, k: hiddenWidth)
+            let chunks = parallelChunkCount(rows, threads: threads, grain: 32)
+            profile.record(nanoseconds: nanoseconds / 2, threads: chunks, m: rows, n: hiddenWidth, k: width)
+            profile.record(nanoseconds: nanoseconds - nanoseconds / 2, threads: chunks, m: rows, n: width, k: hiddenWidth)
         }
     }
     parallelChunks(rows, threads: threads, grain: 32) { chunk, worker in
@@ -260,14 +264,18 @@ package func pointwiseConvBF16(
     let panel = 32, panels = (spatial + panel - 1) / panel
     let panelElements = ember_bf16_packed_count(Int32(panel), Int32(inChannels))
     let packed = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: panels * panelElements)
+    // At least ~64k multiply-adds per chunk, so small late-stage layers stay on one thread.
+    let grain = max(1, (1 << 16) / max(weight.rows * inChannels * panel, 1))
     let activation = (bias != nil ? Int32(EMBER_BF16_ROW_BIAS) : 0) | (relu6 ? Int32(EMBER_BF16_RELU6) : Int32(EMBER_BF16_NONE))
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
     defer {
-        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: weight.rows, n: spatial, k: inChannels) }
+        if profiling {
+            profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: parallelChunkCount(panels, threads: threads, grain: grain),
+                           m: weight.rows, n: spatial, k: inChannels)
+        }
     }
-    // At least ~64k multiply-adds per chunk, so small late-stage layers stay on one thread.
-    parallelChunks(panels, threads: threads, grain: max(1, (1 << 16) / max(weight.rows * inChannels * panel, 1))) { chunk in
+    parallelChunks(panels, threads: threads, grain: grain) { chunk in
         let first = chunk.lowerBound * panel, columns = min(chunk.upperBound * panel, spatial) - first
         let block = packed + chunk.lowerBound * panelElements
         ember_bf16_pack_strided(x + first, Int32(columns), Int32(inChannels), 1, spatial, block)

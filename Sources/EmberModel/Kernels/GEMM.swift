@@ -33,8 +33,9 @@ package func gemm(
     let profile = GEMMProfile.shared
     let profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    var blocksRun = 1
     defer {
-        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, m: m, n: n, k: k) }
+        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: blocksRun, m: m, n: n, k: k) }
     }
     func sgemm(rows: Range<Int>, columns: Range<Int>) {
         // Row r of op(A) starts at a + r·lda (stored as is) or a + r (transposed); likewise columns of op(B).
@@ -63,6 +64,7 @@ package func gemm(
         blocks -= 1
     }
     guard blocks > 1 else { return sgemm(rows: 0..<m, columns: 0..<n) }
+    blocksRun = parallelChunkCount(tiles, threads: blocks)
     parallelChunks(tiles, threads: blocks) { tiles in
         let range = tiles.lowerBound * tile ..< min(tiles.upperBound * tile, extent)
         if byRows { sgemm(rows: range, columns: 0..<n) } else { sgemm(rows: 0..<m, columns: range) }

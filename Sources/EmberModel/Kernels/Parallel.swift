@@ -18,12 +18,17 @@ package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: 
 
 /// `parallelChunks` that also passes the chunk's index in `0..<threads`, for per-worker scratch.
 package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: (_ range: Range<Int>, _ worker: Int) -> Void) {
-    let chunks = min(max(threads, 1), count / max(grain, 1))
+    let chunks = parallelChunkCount(count, threads: threads, grain: grain)
     guard chunks > 1 else {
         if count > 0 { body(0..<count, 0) }
         return
     }
     concurrentPerform(chunks) { chunk in body(chunk * count / chunks ..< (chunk + 1) * count / chunks, chunk) }
+}
+
+/// How many chunks (so threads) `parallelChunks` runs `count` elements in.
+package func parallelChunkCount(_ count: Int, threads: Int, grain: Int = 1) -> Int {
+    max(1, min(max(threads, 1), count / max(grain, 1)))
 }
 
 /// Calls `body(unit, worker)` for every unit in `0..<count`, on at most `threads` workers

@@ -67,7 +67,9 @@ struct BenchEngine: ParsableCommand {
         print("model \(engine.modelID), \(engine.precision.rawValue), \(threads) thread(s): engine \(engineThreads) × OpenBLAS \(BLASThreads.count) (\(BLASThreads.coreName)); "
               + "\(rounds) rounds of \(seconds) s per measurement")
         print("machine is shared (2 cores, other jobs may run): Ember and torch alternate within each round; compare the ratios")
-        let peak = sgemmPeak(threads: engineThreads)
+        // One-thread GEMM peaks: the profile below reports a per-thread rate (FLOPs over thread time).
+        let fp32Peak = sgemmPeak(threads: 1)
+        let bf16Peak = engine.precision == .bf16 ? bf16LinearPeak() : nil
         let arena = ScratchArena()  // one worker's scratch, reused across passes as in the engine
         var torch: TorchPeer?
         if !noTorch {
@@ -88,7 +90,7 @@ struct BenchEngine: ParsableCommand {
         // Rounds: each workload on Ember then on torch, back to back, so both see the same load.
         var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
         var oursCPU: [String: [Double]] = [:], theirsCPU: [String: [Double]] = [:]
-        var gemm: [String: (seconds: Double, flops: Double, calls: Int, wall: Double)] = [:]
+        var gemm: [String: (threadSeconds: Double, flops: Double, calls: Int, wall: Double)] = [:]
         for _ in 0..<rounds {
             for workload in workloads {
                 let clock = DispatchTime.now().uptimeNanoseconds
@@ -99,7 +101,7 @@ struct BenchEngine: ParsableCommand {
                 let profile = GEMMProfile.shared.stop()
                 let wall = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
                 let total = gemm[workload.key] ?? (0, 0, 0, 0)
-                gemm[workload.key] = (total.seconds + profile.seconds, total.flops + profile.flops, total.calls + profile.calls, total.wall + wall)
+                gemm[workload.key] = (total.threadSeconds + profile.threadSeconds, total.flops + profile.flops, total.calls + profile.calls, total.wall + wall)
                 if let torch, let (seconds, cpu) = try? torch.measure(workload.key) {
                     theirs[workload.key, default: []].append(seconds)
                     if let cpu { theirsCPU[workload.key, default: []].append(cpu) }
@@ -134,12 +136,16 @@ struct BenchEngine: ParsableCommand {
             print(pad(workload.key, 8) + String(format: "%17.1f   %17.1f   %.2f×", mine * 1000, reference * 1000, reference / mine))
         }
         print("")
+        // Per thread: a call split over 2 threads and two 1-thread calls side by side (audio's
+        // per-clip scheduling) count alike. The share is of the thread time the tower had.
+        let (peak, peakName) = bf16Peak.map { ($0, "bf16 linear") } ?? (fp32Peak, "sgemm")
         for name in ["text", "audio"] {
-            guard let profile = gemm[name] else { continue }
-            let rate = profile.flops / profile.seconds / 1e9
-            print(String(format: "GEMM %@: %.1f GFLOP/s over %d calls = %.0f%% of the sgemm peak %.1f GFLOP/s; GEMM is %.0f%% of the tower's time (summed over concurrent calls)%@",
-                         name, rate, profile.calls, 100 * rate / peak, peak, 100 * profile.seconds / profile.wall,
-                         engine.precision == .bf16 ? "; linear layers in bf16" : ""))
+            guard let profile = gemm[name], profile.threadSeconds > 0 else { continue }
+            let rate = profile.flops / profile.threadSeconds / 1e9
+            print(String(format: "GEMM %@: %.1f GFLOP/s per thread over %d calls = %.0f%% of the one-thread %@ peak %.1f GFLOP/s; "
+                         + "GEMM takes %.0f%% of the tower's thread time (wall × %d threads)",
+                         name, rate, profile.calls, 100 * rate / peak, peakName, peak, 100 * profile.threadSeconds / (profile.wall * Double(engineThreads)),
+                         engineThreads))
         }
         if engine.precision == .bf16 {
             // Accuracy of the bf16 run: each tower's outputs against an fp32 engine on the same inputs.
@@ -191,6 +197,20 @@ struct BenchEngine: ParsableCommand {
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < seconds
         return (elapsed / Double(runs), (processCPUSeconds() - cpuStart) / Double(runs))
+    }
+
+    /// bf16 linear-layer GFLOP/s on one thread, on the same shape as `sgemmPeak` (rows rounded
+    /// to bf16 in the call, as the engine's layers do).
+    private func bf16LinearPeak() -> Double {
+        let (rows, outFeatures, inFeatures) = (1024, 1536, 384)
+        let x = [Float](repeating: 0.5, count: rows * inFeatures), w = [Float](repeating: 0.25, count: outFeatures * inFeatures)
+        let weight = w.withUnsafeBufferPointer { BF16Weights($0.baseAddress!, outFeatures: outFeatures, inFeatures: inFeatures) }
+        var out = [Float](repeating: 0, count: rows * outFeatures)
+        var scratch = [Float](repeating: 0, count: bf16ScratchFloats(rows: rows, inFeatures: inFeatures))
+        let time = timedWithCPU(atLeast: min(seconds, 1)) {
+            linearBF16(x, rows: rows, inFeatures: inFeatures, weight: weight, bias: nil, out: &out, scratch: &scratch)
+        }.wall
+        return 2 * Double(rows * outFeatures * inFeatures) / time / 1e9
     }
 
     /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384), split as the engine splits it.

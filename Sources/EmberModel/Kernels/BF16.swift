@@ -119,13 +119,13 @@ private func linearBF16Blocks(
     let converted = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: rows * rowElements)
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    var chunksRun = 1
     defer {
         if profiling {
-            profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: parallelChunkCount(rows, threads: threads, grain: 32),
-                           m: rows, n: weight.outFeatures, k: inFeatures)
+            profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: chunksRun, m: rows, n: weight.outFeatures, k: inFeatures)
         }
     }
-    parallelChunks(rows, threads: threads, grain: 32) { block in
+    chunksRun = parallelChunks(rows, threads: threads, grain: 32) { block in
         let xb = converted + block.lowerBound * rowElements
         roundRows(x + block.lowerBound * inFeatures, rows: block.count, width: inFeatures, norm: norm, into: xb)
         product(xb, block.lowerBound, block.count)
@@ -183,15 +183,15 @@ package func feedForwardBF16(
     let base = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: max(threads, 1) * workerElements)
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    var chunksRun = 1
     defer {
         if profiling {
             let nanoseconds = DispatchTime.now().uptimeNanoseconds - start
-            let chunks = parallelChunkCount(rows, threads: threads, grain: 32)
-            profile.record(nanoseconds: nanoseconds / 2, threads: chunks, m: rows, n: hiddenWidth, k: width)
-            profile.record(nanoseconds: nanoseconds - nanoseconds / 2, threads: chunks, m: rows, n: width, k: hiddenWidth)
+            profile.record(nanoseconds: nanoseconds / 2, threads: chunksRun, m: rows, n: hiddenWidth, k: width)
+            profile.record(nanoseconds: nanoseconds - nanoseconds / 2, threads: chunksRun, m: rows, n: width, k: hiddenWidth)
         }
     }
-    parallelChunks(rows, threads: threads, grain: 32) { chunk, worker in
+    chunksRun = parallelChunks(rows, threads: threads, grain: 32) { chunk, worker in
         let input = base + worker * workerElements, hidden = input + inputElements
         for first in stride(from: chunk.lowerBound, to: chunk.upperBound, by: feedForwardBlock) {
             let count = min(feedForwardBlock, chunk.upperBound - first), block = x + first * width
@@ -264,18 +264,15 @@ package func pointwiseConvBF16(
     let panel = 32, panels = (spatial + panel - 1) / panel
     let panelElements = ember_bf16_packed_count(Int32(panel), Int32(inChannels))
     let packed = UnsafeMutableRawPointer(scratch).bindMemory(to: UInt16.self, capacity: panels * panelElements)
-    // At least ~64k multiply-adds per chunk, so small late-stage layers stay on one thread.
-    let grain = max(1, (1 << 16) / max(weight.rows * inChannels * panel, 1))
     let activation = (bias != nil ? Int32(EMBER_BF16_ROW_BIAS) : 0) | (relu6 ? Int32(EMBER_BF16_RELU6) : Int32(EMBER_BF16_NONE))
     let profile = GEMMProfile.shared, profiling = profile.enabled
     let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+    var chunksRun = 1
     defer {
-        if profiling {
-            profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: parallelChunkCount(panels, threads: threads, grain: grain),
-                           m: weight.rows, n: spatial, k: inChannels)
-        }
+        if profiling { profile.record(nanoseconds: DispatchTime.now().uptimeNanoseconds - start, threads: chunksRun, m: weight.rows, n: spatial, k: inChannels) }
     }
-    parallelChunks(panels, threads: threads, grain: grain) { chunk in
+    // At least ~64k multiply-adds per chunk, so small late-stage layers stay on one thread.
+    chunksRun = parallelChunks(panels, threads: threads, grain: max(1, (1 << 16) / max(weight.rows * inChannels * panel, 1))) { chunk in
         let first = chunk.lowerBound * panel, columns = min(chunk.upperBound * panel, spatial) - first
         let block = packed + chunk.lowerBound * panelElements
         ember_bf16_pack_strided(x + first, Int32(columns), Int32(inChannels), 1, spatial, block)

@@ -64,8 +64,7 @@ package func gemm(
         blocks -= 1
     }
     guard blocks > 1 else { return sgemm(rows: 0..<m, columns: 0..<n) }
-    blocksRun = parallelChunkCount(tiles, threads: blocks)
-    parallelChunks(tiles, threads: blocks) { tiles in
+    blocksRun = parallelChunks(tiles, threads: blocks) { tiles in
         let range = tiles.lowerBound * tile ..< min(tiles.upperBound * tile, extent)
         if byRows { sgemm(rows: range, columns: 0..<n) } else { sgemm(rows: 0..<m, columns: range) }
     }

@@ -12,23 +12,22 @@ import Foundation
 
 /// Calls `body` once per chunk of `0..<count`: at most `threads` contiguous ranges of at
 /// least `grain` elements (one chunk, on the calling thread, when the work is small).
-package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+/// Returns how many chunks (so threads) it ran, for `GEMMProfile`'s thread time.
+@discardableResult
+package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) -> Int {
     parallelChunks(count, threads: threads, grain: grain) { range, _ in body(range) }
 }
 
 /// `parallelChunks` that also passes the chunk's index in `0..<threads`, for per-worker scratch.
-package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: (_ range: Range<Int>, _ worker: Int) -> Void) {
-    let chunks = parallelChunkCount(count, threads: threads, grain: grain)
+@discardableResult
+package func parallelChunks(_ count: Int, threads: Int, grain: Int = 1, _ body: (_ range: Range<Int>, _ worker: Int) -> Void) -> Int {
+    let chunks = min(max(threads, 1), count / max(grain, 1))
     guard chunks > 1 else {
         if count > 0 { body(0..<count, 0) }
-        return
+        return 1
     }
     concurrentPerform(chunks) { chunk in body(chunk * count / chunks ..< (chunk + 1) * count / chunks, chunk) }
-}
-
-/// How many chunks (so threads) `parallelChunks` runs `count` elements in.
-package func parallelChunkCount(_ count: Int, threads: Int, grain: Int = 1) -> Int {
-    max(1, min(max(threads, 1), count / max(grain, 1)))
+    return chunks
 }
 
 /// Calls `body(unit, worker)` for every unit in `0..<count`, on at most `threads` workers

@@ -68,7 +68,7 @@ struct BenchEngine: ParsableCommand {
               + "\(rounds) rounds of \(seconds) s per measurement")
         print("machine is shared (2 cores, other jobs may run): Ember and torch alternate within each round; compare the ratios")
         // One-thread GEMM peaks: the profile below reports a per-thread rate (FLOPs over thread time).
-        let fp32Peak = sgemmPeak(threads: 1)
+        let fp32Peak = sgemmPeak()
         let bf16Peak = engine.precision == .bf16 ? bf16LinearPeak() : nil
         let arena = ScratchArena()  // one worker's scratch, reused across passes as in the engine
         var torch: TorchPeer?
@@ -199,10 +199,13 @@ struct BenchEngine: ParsableCommand {
         return (elapsed / Double(runs), (processCPUSeconds() - cpuStart) / Double(runs))
     }
 
-    /// bf16 linear-layer GFLOP/s on one thread, on the same shape as `sgemmPeak` (rows rounded
-    /// to bf16 in the call, as the engine's layers do).
+    /// The text tower's feed-forward shape (1024 tokens × 1536 × 384), where both peaks are measured.
+    private static let peakShape = (rows: 1024, outFeatures: 1536, inFeatures: 384)
+
+    /// bf16 linear-layer GFLOP/s on one thread (rows rounded to bf16 in the call, as the
+    /// engine's layers do).
     private func bf16LinearPeak() -> Double {
-        let (rows, outFeatures, inFeatures) = (1024, 1536, 384)
+        let (rows, outFeatures, inFeatures) = Self.peakShape
         let x = [Float](repeating: 0.5, count: rows * inFeatures), w = [Float](repeating: 0.25, count: outFeatures * inFeatures)
         let weight = w.withUnsafeBufferPointer { BF16Weights($0.baseAddress!, outFeatures: outFeatures, inFeatures: inFeatures) }
         var out = [Float](repeating: 0, count: rows * outFeatures)
@@ -213,12 +216,12 @@ struct BenchEngine: ParsableCommand {
         return 2 * Double(rows * outFeatures * inFeatures) / time / 1e9
     }
 
-    /// sgemm GFLOP/s on the text tower's feed-forward shape (1024 tokens × 1536 × 384), split as the engine splits it.
-    private func sgemmPeak(threads: Int) -> Double {
-        let (m, n, k) = (1024, 1536, 384)
+    /// sgemm GFLOP/s on one thread.
+    private func sgemmPeak() -> Double {
+        let (m, n, k) = Self.peakShape
         let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
-        let time = timedWithCPU(atLeast: min(seconds, 1)) { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c, threads: threads) }.wall
+        let time = timedWithCPU(atLeast: min(seconds, 1)) { gemm(.none, .transposed, m: m, n: n, k: k, a: a, b: b, c: &c) }.wall
         return 2 * Double(m * n * k) / time / 1e9
     }
 }
